@@ -1,0 +1,1 @@
+"""troupe: many learners at once on Ray."""
