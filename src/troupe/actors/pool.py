@@ -1,0 +1,191 @@
+"""The worker pool: long-lived workers, one per resource slot; the one ``ray.remote`` site.
+
+A pool hosts instances of a plain Python class (``actors/ensemble.py``,
+``actors/federated.py``, ...) inside Ray actors and runs batches of method calls on
+them, returning results in submission order. Each worker keeps at most ``depth`` calls
+in flight, so faster workers take more calls. A worker process that dies is replaced
+by a fresh one (same constructor arguments) and the calls it held are re-run there;
+every such event is recorded in :attr:`WorkerPool.events` with the calls' labels. A
+call that raises ends the batch with :class:`CallError` naming the call.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError, RayTaskError
+
+
+class CallError(RuntimeError):
+    """A pooled call raised; ``label`` says which (for example ``client 17, round 3``)."""
+
+    def __init__(self, label: str, cause: BaseException):
+        self.label, self.cause = label, cause
+        first = str(cause).strip().splitlines()[-1] if str(cause).strip() else type(cause).__name__
+        super().__init__(f"{label} failed: {first}")
+
+
+@dataclass
+class Call:
+    """One method call: ``method(*args, **kwargs)`` with a label for logs and errors."""
+
+    method: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    label: str = ""
+
+
+class _Host:
+    """What runs inside each Ray actor: builds the plain worker object and dispatches to it."""
+
+    def __init__(self, cls: type, threads: int, args: tuple, kwargs: dict):
+        import torch
+
+        torch.set_num_threads(max(1, threads))
+        args = tuple(ray.get(a) if isinstance(a, ray.ObjectRef) else a for a in args)
+        self.obj = cls(*args, **kwargs)
+
+    def call(self, method: str, *args, **kwargs):
+        return getattr(self.obj, method)(*args, **kwargs)
+
+    def info(self) -> dict:
+        ctx = ray.get_runtime_context()
+        return {"pid": os.getpid(), "node": ctx.get_node_id(), "gpus": ray.get_gpu_ids()}
+
+
+_DEAD = (ActorDiedError, ActorUnavailableError, RayActorError)
+
+
+class WorkerPool:
+    """Long-lived workers hosting ``cls(*args, **kwargs)``.
+
+    Args:
+        cls: a plain class; its methods are what :meth:`map` calls.
+        size: number of workers.
+        num_cpus, num_gpus: resources each worker holds (a GPU fraction is fine).
+        depth: calls in flight per worker (2 overlaps transfer with compute).
+        on_event: called with each failure event (a dict), for logging.
+    """
+
+    def __init__(self, cls: type, *args, size: int, num_cpus: float = 1.0, num_gpus: float = 0.0,
+                 depth: int = 2, on_event: Callable[[dict], None] | None = None, shared: Any = None,
+                 max_replacements: int = 8, **kwargs):
+        self._remote = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=0)(_Host)
+        if shared is not None:
+            # Put once per job; every worker (and any replacement) maps the same object zero-copy.
+            args = (ray.put(shared), *args)
+        self._spec = (cls, max(1, int(num_cpus)), args, kwargs)
+        self.max_replacements = max_replacements
+        self.depth = depth
+        self.on_event = on_event
+        self.events: list[dict] = []
+        self.workers = [self._start() for _ in range(size)]
+
+    def _start(self):
+        return self._remote.remote(*self._spec)
+
+    @property
+    def size(self) -> int:
+        return len(self.workers)
+
+    def info(self) -> list[dict]:
+        """pid, node id and GPU ids of every worker."""
+        return ray.get([w.info.remote() for w in self.workers])
+
+    def broadcast(self, method: str, *args, **kwargs) -> list:
+        """Call ``method`` on every worker (for example to load a shared object)."""
+        return self.map([Call(method, args, kwargs, f"worker {i}") for i in range(self.size)], pin=True)
+
+    def map(self, calls: Sequence[Call], *, pin: bool = False) -> list[Any]:
+        """Run calls over the pool; results come back in the order of ``calls``.
+
+        ``pin=True`` sends call i to worker i (used by :meth:`broadcast`).
+        """
+        results: list[Any] = [None] * len(calls)
+        pending = list(range(len(calls)))[::-1]
+        inflight: dict[ray.ObjectRef, tuple[int, int]] = {}
+        load = [0] * self.size
+
+        def submit(slot: int, index: int) -> None:
+            c = calls[index]
+            inflight[self.workers[slot].call.remote(c.method, *c.args, **c.kwargs)] = (slot, index)
+            load[slot] += 1
+
+        def fill() -> None:
+            if pin:
+                while pending:
+                    index = pending.pop()
+                    submit(index, index)
+                return
+            for _ in range(self.depth):
+                for slot in range(self.size):
+                    if pending and load[slot] < self.depth:
+                        submit(slot, pending.pop())
+
+        fill()
+        while inflight:
+            ready, _ = ray.wait(list(inflight), num_returns=1)
+            slot, index = inflight.pop(ready[0])
+            load[slot] -= 1
+            try:
+                results[index] = ray.get(ready[0])
+            except RayTaskError as exc:
+                if isinstance(exc.cause, _DEAD) or isinstance(exc, _DEAD):
+                    self._replace(slot, index, inflight, calls, load, exc)
+                    continue
+                self._cancel(inflight)
+                raise CallError(calls[index].label or f"call {index}", exc.cause or exc) from None
+            except _DEAD as exc:
+                self._replace(slot, index, inflight, calls, load, exc)
+                continue
+            fill()
+        return results
+
+    def _replace(self, slot, index, inflight, calls, load, exc) -> None:
+        """Replace a dead worker and re-run every call it held on the replacement."""
+        if len(self.events) >= self.max_replacements:
+            self._cancel(inflight)
+            raise RuntimeError(f"workers died {len(self.events) + 1} times; giving up "
+                               f"(last while running {calls[index].label or index})") from exc
+        lost = [index] + [i for ref, (s, i) in list(inflight.items()) if s == slot]
+        for ref, (s, _) in list(inflight.items()):
+            if s == slot:
+                del inflight[ref]
+        load[slot] = 0
+        try:
+            ray.kill(self.workers[slot], no_restart=True)
+        except Exception:  # noqa: BLE001 - already dead is fine
+            pass
+        self.workers[slot] = self._start()
+        event = {"event": "worker_replaced", "worker": slot, "calls": [calls[i].label or str(i) for i in lost],
+                 "error": type(exc).__name__}
+        self.events.append(event)
+        if self.on_event:
+            self.on_event(event)
+        for i in lost:
+            c = calls[i]
+            inflight[self.workers[slot].call.remote(c.method, *c.args, **c.kwargs)] = (slot, i)
+            load[slot] += 1
+
+    @staticmethod
+    def _cancel(inflight) -> None:
+        for ref in inflight:
+            ray.cancel(ref, force=False)
+        inflight.clear()
+
+    def shutdown(self) -> None:
+        for w in self.workers:
+            ray.kill(w)
+        self.workers = []
+
+
+def start_pool(cls: type, cluster_cfg, *args, shared: Any = None, **kwargs) -> WorkerPool:
+    """A pool sized to the cluster's slots (``cluster.num_workers`` or one per ``worker_cpus``)."""
+    from troupe.cluster import pool_size
+
+    return WorkerPool(cls, *args, size=pool_size(cluster_cfg), num_cpus=cluster_cfg.worker_cpus,
+                      num_gpus=cluster_cfg.worker_gpus, shared=shared, **kwargs)

@@ -1,0 +1,1 @@
+"""Pure algorithms: math on tensors and arrays, no Ray, no I/O."""

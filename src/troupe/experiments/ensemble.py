@@ -1,0 +1,99 @@
+"""Ensembles of seeded members trained side by side in member packs.
+
+Member i trains with seed ``seed + i``. Members are cut into packs (``pack_size``,
+default: all the members a worker holds), packs run on the long-lived workers of the
+pool, and the driver combines the members' test outputs: each member's accuracy and
+loss, the ensemble's (mean of probabilities, majority vote), disagreement, and
+accuracy against ensemble size.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from troupe.actors import Call, start_pool
+from troupe.actors.ensemble import EnsembleWorker
+from troupe.algorithms.ensembles import (
+    disagreement,
+    ensemble_accuracy_curve,
+    majority_vote,
+    mean_probs,
+    member_accuracy,
+    member_loss,
+    nll,
+)
+from troupe.config import TroupeConfig
+
+
+def model_spec(cfg: TroupeConfig, in_shape: tuple[int, ...], classes: int, width_mult: int = 1) -> dict:
+    """Keyword arguments of ``build_model`` for this config."""
+    return {"name": cfg.model.name, "in_shape": tuple(in_shape), "classes": int(classes),
+            "hidden": list(cfg.model.hidden), "channels": list(cfg.model.channels), "width_mult": width_mult}
+
+
+def hyperparameters(cfg: TroupeConfig) -> dict:
+    e = cfg.ensemble
+    return {"steps": e.steps, "batch_size": e.batch_size, "lr": e.lr, "momentum": e.momentum,
+            "weight_decay": e.weight_decay}
+
+
+def packs(seeds: list[int], workers: int, pack_size: int | None) -> list[list[int]]:
+    """Cut the members into packs: ``pack_size`` each, or one pack per worker by default."""
+    size = pack_size or math.ceil(len(seeds) / workers)
+    return [seeds[i:i + size] for i in range(0, len(seeds), size)]
+
+
+def train_members(cfg: TroupeConfig, ctx, arrays: dict, spec: dict, seeds: list[int],
+                  outputs: tuple[str, ...] = ("logits",)) -> list[dict]:
+    """Train a member per seed on the pool; return the packs' outputs in seed order."""
+    pool = start_pool(EnsembleWorker, cfg.cluster, spec, cfg.device, shared=arrays,
+                      on_event=lambda e: ctx.log(f"worker replaced: {e}"))
+    try:
+        pool.info()  # workers are up: what follows is the workload itself
+        ctx.start_training()
+        calls = [Call("train", (pack, hyperparameters(cfg), outputs), label=f"members {pack[0]}..{pack[-1]}")
+                 for pack in packs(seeds, pool.size, cfg.ensemble.pack_size)]
+        results = pool.map(calls)
+        ctx.stop_training()
+        return results
+    finally:
+        pool.shutdown()
+
+
+def run(cfg: TroupeConfig, ctx) -> dict[str, float]:
+    data, e = ctx.data, cfg.ensemble
+    seeds = [cfg.seed + i for i in range(e.members)]
+    arrays = {"x_train": data.x_train, "y_train": data.y_train, "x_eval": data.x_test}
+    ctx.log(f"ensemble: {e.members} members x {e.steps} steps on {data.name} ({len(data.y_train)} train examples)")
+    results = train_members(cfg, ctx, arrays, model_spec(cfg, data.in_shape, data.classes), seeds)
+
+    logits = torch.from_numpy(np.concatenate([r["logits"] for r in results]))
+    losses = np.concatenate([r["losses"] for r in results], axis=1)  # (steps, members)
+    y = torch.from_numpy(data.y_test)
+    m = ctx.metrics
+    for step, value in enumerate(losses.mean(axis=1)):
+        m.add("train/loss", value, step)
+    accs, member_losses = member_accuracy(logits, y), member_loss(logits, y)
+    for i, seed in enumerate(seeds):
+        m.add("member/test_accuracy", accs[i], e.steps, member=i)
+        m.add("member/test_loss", member_losses[i], e.steps, member=i)
+    sizes = sorted({s for s in e.eval_sizes if s <= e.members} | {e.members})
+    for size, acc in zip(sizes, ensemble_accuracy_curve(logits, y, sizes), strict=True):
+        m.add("ensemble_size/accuracy", acc, size)
+    probs = mean_probs(logits)
+    final = {
+        "test_accuracy": float((probs.argmax(1) == y).float().mean()),
+        "test_loss": float(nll(probs, y)),
+        "vote_accuracy": float((majority_vote(logits) == y).float().mean()),
+        "member_accuracy_mean": float(accs.mean()),
+        "member_accuracy_std": float(accs.std()) if len(accs) > 1 else 0.0,
+        "disagreement": float(disagreement(logits)),
+    }
+    for name, value in final.items():
+        m.add(f"ensemble/{name}", value, e.steps)
+    if ctx.report:
+        ctx.report(final)
+    return final
