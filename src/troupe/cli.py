@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+import importlib
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -85,12 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="print a run's summary and redraw its plots")
     p.add_argument("run_dir")
     p.set_defaults(func=cmd_report)
-    for register in EXTENSIONS:
-        register(sub)
+    for module in EXTENSIONS:
+        try:
+            importlib.import_module(module).register(sub)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
     return parser
 
 
-EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []
+# Modules that add subcommands: each defines ``register(subparsers)`` and sets ``func``.
+EXTENSIONS = ("troupe.tune.command", "troupe.cluster.command")
 
 
 def main(argv: list[str] | None = None) -> int:

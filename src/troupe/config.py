@@ -43,7 +43,7 @@ class ClusterConfig:
     num_gpus: int | None = opt(None, "GPUs of the embedded Ray instance (default: the machine's).", ge=0)
     worker_cpus: float = opt(1.0, "CPUs held by each long-lived worker (one worker per slot).", gt=0)
     worker_gpus: float = opt(0.0, "GPU fraction held by each worker; 0 on CPU-only clusters.", ge=0)
-    num_workers: int | None = opt(None, "Workers in the pool (default: as many slots as the cluster has).", ge=1)
+    num_workers: int | None = opt(None, "Workers in the pool (default: one per slot; 0 runs the work inline in this process).", ge=0)
     namespace: str = opt("troupe", "Ray namespace of troupe's actors.")
 
 

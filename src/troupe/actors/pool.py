@@ -74,15 +74,21 @@ class WorkerPool:
     def __init__(self, cls: type, *args, size: int, num_cpus: float = 1.0, num_gpus: float = 0.0,
                  depth: int = 2, on_event: Callable[[dict], None] | None = None, shared: Any = None,
                  max_replacements: int = 8, **kwargs):
+        self.depth = depth
+        self.on_event = on_event
+        self.events: list[dict] = []
+        self.max_replacements = max_replacements
+        self._local = None
+        if size == 0:
+            # Inline: the worker object lives in this process (inside a Tune trial, a test, a notebook).
+            self._local = cls(*((shared,) if shared is not None else ()), *args, **kwargs)
+            self.workers = []
+            return
         self._remote = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=0)(_Host)
         if shared is not None:
             # Put once per job; every worker (and any replacement) maps the same object zero-copy.
             args = (ray.put(shared), *args)
         self._spec = (cls, max(1, int(num_cpus)), args, kwargs)
-        self.max_replacements = max_replacements
-        self.depth = depth
-        self.on_event = on_event
-        self.events: list[dict] = []
         self.workers = [self._start() for _ in range(size)]
 
     def _start(self):
@@ -90,10 +96,13 @@ class WorkerPool:
 
     @property
     def size(self) -> int:
-        return len(self.workers)
+        """Number of workers (1 for an inline pool)."""
+        return 1 if self._local is not None else len(self.workers)
 
     def info(self) -> list[dict]:
         """pid, node id and GPU ids of every worker."""
+        if self._local is not None:
+            return [{"pid": os.getpid(), "node": "inline", "gpus": []}]
         return ray.get([w.info.remote() for w in self.workers])
 
     def broadcast(self, method: str, *args, **kwargs) -> list:
@@ -105,6 +114,8 @@ class WorkerPool:
 
         ``pin=True`` sends call i to worker i (used by :meth:`broadcast`).
         """
+        if self._local is not None:
+            return [self._run_inline(c, i) for i, c in enumerate(calls)]
         results: list[Any] = [None] * len(calls)
         pending = list(range(len(calls)))[::-1]
         inflight: dict[ray.ObjectRef, tuple[int, int]] = {}
@@ -144,6 +155,12 @@ class WorkerPool:
                 continue
             fill()
         return results
+
+    def _run_inline(self, c: Call, index: int):
+        try:
+            return getattr(self._local, c.method)(*c.args, **c.kwargs)
+        except Exception as exc:
+            raise CallError(c.label or f"call {index}", exc) from exc
 
     def _replace(self, slot, index, inflight, calls, load, exc) -> None:
         """Replace a dead worker and re-run every call it held on the replacement."""

@@ -46,8 +46,6 @@ def connect(cfg: ClusterConfig, *, log_file: str | Path | None = None) -> dict:
     route_ray_logs(log_file)
     if not ray.is_initialized():
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        # Token authentication on, explicitly (Ray 2.60's default): never opted out here.
-        os.environ.setdefault("RAY_AUTH_MODE", "token")
         kwargs: dict = dict(
             namespace=cfg.namespace,
             log_to_driver=False,
@@ -59,7 +57,15 @@ def connect(cfg: ClusterConfig, *, log_file: str | Path | None = None) -> dict:
             kwargs["address"] = address
         else:
             kwargs.update(num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus, include_dashboard=False)
-        ray.init(**kwargs)
+        # ray.init replaces the handlers of the "ray" logger; its start-up lines would then reach
+        # the terminal through logging.lastResort, so that goes to the log file meanwhile.
+        last_resort = logging.lastResort
+        logging.lastResort = logging.FileHandler(log_file) if log_file else logging.NullHandler()
+        try:
+            ray.init(**kwargs)
+        finally:
+            logging.lastResort = last_resort
+        route_ray_logs(log_file)
     return ray.cluster_resources()
 
 
@@ -71,7 +77,7 @@ def disconnect() -> None:
 
 def pool_size(cfg: ClusterConfig) -> int:
     """Workers to start: one per slot of ``worker_cpus`` (and ``worker_gpus``) the cluster has."""
-    if cfg.num_workers:
+    if cfg.num_workers is not None:
         return cfg.num_workers
     resources = ray.cluster_resources()
     slots = int(resources.get("CPU", 1) // cfg.worker_cpus)

@@ -43,7 +43,6 @@ HEAD_RESOURCES = {"cpu": "2", "memory": "8Gi"}
 CPU_WORKER_RESOURCES = {"cpu": "4", "memory": "16Gi"}
 GPU_WORKER_RESOURCES = {"cpu": "8", "memory": "32Gi", "nvidia.com/gpu": "1"}
 SIDECAR_RESOURCES = {"cpu": "500m", "memory": "512Mi"}
-SHM_SIZE = "4Gi"  # /dev/shm for the object store's fallback and torch dataloaders
 
 SCHEMA_ENV = "TROUPE_KUBERAY_SCHEMAS"
 SCHEMA_FILES = {
@@ -97,7 +96,9 @@ def _exact(resources: dict[str, str]) -> dict[str, dict[str, str]]:
 def _volumes() -> list[dict[str, Any]]:
     return [
         {"name": "results", "persistentVolumeClaim": {"claimName": RESULTS_CLAIM}},
-        {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": SHM_SIZE}},
+        # Ray's object store lives in /dev/shm; the runtime's default is 64 MiB. Unsized, it
+        # may grow to the container's memory limit, which it counts against.
+        {"name": "dshm", "emptyDir": {"medium": "Memory"}},
     ]
 
 
@@ -276,7 +277,7 @@ def render_rayjob(
     cpu_workers: int = 1,
     max_cpu_workers: int | None = None,
     active_deadline_s: int = 4 * 3600,
-    ttl_after_finished_s: int = 3600,
+    ttl_after_finished_s: int = 600,
 ) -> dict[str, Any]:
     """A RayJob that brings up its own cluster, runs one troupe command, and tears down.
 
@@ -289,7 +290,8 @@ def render_rayjob(
         cpu_workers: CPU worker pods.
         max_cpu_workers: autoscaler bound on CPU pods (default `cpu_workers`).
         active_deadline_s: the job fails if it runs longer than this.
-        ttl_after_finished_s: how long the finished RayJob stays around for `kubectl logs`.
+        ttl_after_finished_s: how long KubeRay keeps the finished job's cluster and submitter
+            pod (dashboard, `kubectl logs`) before deleting them; idle workers go sooner.
 
     Returns:
         The manifest as a dict; `to_yaml` prints it.

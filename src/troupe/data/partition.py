@@ -127,7 +127,11 @@ def _dirichlet_draw(concentration: float, clients: int, rng: np.random.Generator
 
 
 def _dirichlet(
-    y: np.ndarray, clients: int, alpha: float, use_prior: bool, min_size: int,
+    y: np.ndarray,
+    clients: int,
+    alpha: float,
+    use_prior: bool,
+    min_size: int,
     rng: np.random.Generator,
 ) -> np.ndarray:
     _, members = _class_members(y)
@@ -180,8 +184,9 @@ def _pathological(
             holders[cls].append(c)
     owner = np.empty(len(y), dtype=np.int64)
     for cls, idx in enumerate(members):
-        for c, part in zip(holders[cls], np.array_split(rng.permutation(idx), len(holders[cls])),
-                           strict=True):
+        for c, part in zip(
+            holders[cls], np.array_split(rng.permutation(idx), len(holders[cls])), strict=True
+        ):
             owner[part] = c
     return owner
 
@@ -241,7 +246,9 @@ def _natural(
         raise ValueError(f"client_ids has {len(client_ids)} entries for {n} examples")
     ids, owner = np.unique(client_ids, return_inverse=True)
     if len(ids) != clients:
-        raise ValueError(f"natural partition: client_ids has {len(ids)} distinct ids, clients={clients}")
+        raise ValueError(
+            f"natural partition: client_ids has {len(ids)} distinct ids, clients={clients}"
+        )
     groups = _groups(owner.astype(np.int64), clients)
     smallest = min(len(g) for g in groups)
     if smallest < min_size:

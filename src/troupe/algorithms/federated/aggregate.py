@@ -21,14 +21,18 @@ def weighted_mean(deltas: Sequence[Params], weights: Sequence[float]) -> Params:
     (McMahan et al., 2017).
     """
     if len(deltas) == 0 or len(deltas) != len(weights):
-        raise ValueError(f"need as many weights as deltas (> 0); got {len(deltas)} and {len(weights)}")
+        raise ValueError(
+            f"need as many weights as deltas (> 0); got {len(deltas)} and {len(weights)}"
+        )
     total = float(sum(weights))
     if total <= 0:
         raise ValueError(f"total weight must be positive, got {total}")
     stacked = tree_stack(deltas)
     out = {}
     for k, v in stacked.items():
-        w = torch.as_tensor(weights, dtype=v.dtype, device=v.device).reshape(-1, *[1] * (v.dim() - 1))
+        w = torch.as_tensor(weights, dtype=v.dtype, device=v.device).reshape(
+            -1, *[1] * (v.dim() - 1)
+        )
         out[k] = (w * v).sum(0) / total
     return out
 

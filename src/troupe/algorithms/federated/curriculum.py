@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from troupe.algorithms.federated.pacing import local_total_steps, pacing as pacing_size
+from troupe.algorithms.federated.pacing import local_total_steps
+from troupe.algorithms.federated.pacing import pacing as pacing_size
 
 ORDERS = ("none", "curriculum", "anti", "random")
 
 
-def order_examples(scores: np.ndarray, order: str, *, seed: int | np.random.Generator) -> np.ndarray:
+def order_examples(
+    scores: np.ndarray, order: str, *, seed: int | np.random.Generator
+) -> np.ndarray:
     """Indices of the examples in training order.
 
     Args:

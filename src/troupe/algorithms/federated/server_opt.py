@@ -111,6 +111,4 @@ def server_yogi(
 
     "Adaptive Federated Optimization" (Reddi et al., ICLR 2021); defaults as FedAdam.
     """
-    return _adaptive(
-        lambda v, d: v - (1 - beta_2) * d * d * (v - d * d).sign(), eta, beta_1, tau
-    )
+    return _adaptive(lambda v, d: v - (1 - beta_2) * d * d * (v - d * d).sign(), eta, beta_1, tau)

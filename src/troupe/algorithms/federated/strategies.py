@@ -78,7 +78,10 @@ class Strategy(NamedTuple):
 
 
 def _plain_contribution(
-    delta: Params, n_examples: float, *, local_steps: int | None = None,
+    delta: Params,
+    n_examples: float,
+    *,
+    local_steps: int | None = None,
     control_delta: Params | None = None,
 ) -> ClientSums:
     return client_sums(delta, n_examples)
@@ -134,12 +137,16 @@ def fedprox(mu: float = 0.01, server_lr: float = 1.0) -> Strategy:
     return compose("fedprox", mean_delta, server_sgd(server_lr), proximal_mu=mu)
 
 
-def fedadam(eta: float = 1e-1, beta_1: float = 0.9, beta_2: float = 0.99, tau: float = 1e-9) -> Strategy:
+def fedadam(
+    eta: float = 1e-1, beta_1: float = 0.9, beta_2: float = 0.99, tau: float = 1e-9
+) -> Strategy:
     """FedAdam on the weighted mean delta. "Adaptive Federated Optimization" (Reddi et al., ICLR 2021)."""
     return compose("fedadam", mean_delta, server_adam(eta, beta_1, beta_2, tau))
 
 
-def fedyogi(eta: float = 1e-1, beta_1: float = 0.9, beta_2: float = 0.99, tau: float = 1e-9) -> Strategy:
+def fedyogi(
+    eta: float = 1e-1, beta_1: float = 0.9, beta_2: float = 0.99, tau: float = 1e-9
+) -> Strategy:
     """FedYogi on the weighted mean delta. "Adaptive Federated Optimization" (Reddi et al., ICLR 2021)."""
     return compose("fedyogi", mean_delta, server_yogi(eta, beta_1, beta_2, tau))
 
@@ -291,7 +298,8 @@ def aggregate_clients(
     """
     parts = [
         strategy.contribute(
-            d, w,
+            d,
+            w,
             local_steps=None if local_steps is None else local_steps[i],
             control_delta=None if control_deltas is None else control_deltas[i],
         )
@@ -299,6 +307,6 @@ def aggregate_clients(
     ]
     if strategy.needs_client_deltas:
         return strategy.aggregate(global_params, parts, state)
-    size = chunk_size or len(parts)
+    size = chunk_size or max(1, len(parts))
     chunks = [sum_all(parts[i : i + size]) for i in range(0, len(parts), size)]
     return strategy.aggregate(global_params, sum_all(chunks), state)
