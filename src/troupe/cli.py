@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             importlib.import_module(module).register(sub)
         except ModuleNotFoundError as exc:
-            if exc.name != module:
+            if not module.startswith(str(exc.name)):
                 raise
     return parser
 

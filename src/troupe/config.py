@@ -100,6 +100,8 @@ class CurriculumConfig:
     a: float = opt(0.8, "Pacing: fraction of training after which all data is used.", gt=0)
     b: float = opt(0.2, "Pacing: initial fraction of data.", ge=0, le=1)
     expert_steps: int = opt(300, "Steps of central training for the expert scorer.", ge=1)
+    difficulty: str = opt("loss", "Per-example difficulty under the scorer: loss (cross-entropy)|error (0/1 misclassification).",
+                          choices=["loss", "error"])
 
 
 @dataclass
@@ -129,12 +131,39 @@ class FederatedConfig:
     chunk_size: int = opt(8, "Clients per reduction chunk (fixes the float summation order).", ge=1)
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
     client_curriculum: str = opt("none", "Client order: none|curriculum|anti|random.", choices=["none", "curriculum", "anti", "random"])
+    grid_alpha: list[float] = opt([0.05, 0.9], "fl_curriculum: Dirichlet-prior betas of the reproduction grid.", gt=0)
+    grid_strategy: list[str] = opt(["fedavg", "scaffold"], "fl_curriculum: strategies of the grid.",
+                                   choices=["fedavg", "fedavgm", "fedprox", "fedadam", "fedyogi", "fedadagrad",
+                                            "scaffold", "fednova", "fedmedian", "trimmed_mean", "krum"])
+    grid_order: list[str] = opt(["curriculum", "anti", "random", "none"], "fl_curriculum: data orders of the grid.",
+                                choices=["none", "curriculum", "anti", "random"])
+    grid_seeds: int = opt(3, "fl_curriculum: seeds per cell (seed, seed+1, ...).", ge=1)
 
 
 @dataclass
 class ResultsConfig:
     dir: str = opt("runs", "Root of run directories: a local path or a pyarrow filesystem URI (file://, s3://).")
     plots: bool = opt(True, "Draw plots at the end of a run.")
+
+
+@dataclass
+class SweepConfig:
+    """A hyperparameter sweep (``conf/sweep/NAME.yaml``); ``troupe sweep`` runs it, ``troupe run`` ignores it."""
+
+    experiment: str | None = opt(None, "The experiment it sweeps (conf/experiment/NAME.yaml), so `troupe sweep sweep=NAME` works alone.")
+    params: dict[str, str] = opt({}, "Config key -> distribution: float(low, high, log=true) | int(low, high) | choice([a, b, ...]).")
+    metric: Any = opt("test_accuracy", "Metric the workload reports, or a list of them (multi-objective).")
+    mode: Any = opt("max", "max|min, or a list matching metric.")
+    samples: int = opt(20, "Configurations to try.", ge=1)
+    max_concurrent: int = opt(2, "Tune trials running at once.", ge=1)
+    searcher: str = opt("tpe", "Optuna sampler (seeded).", choices=["tpe", "random", "cmaes", "nsga2"])
+    scheduler: str = opt("none", "Trial scheduler; asha and median stop poor trials early.", choices=["none", "asha", "median"])
+    grace_period: int = opt(1, "Reports (rounds/epochs) a trial runs before a scheduler may stop it.", ge=1)
+    seed: int | None = opt(None, "Sampler seed (default: the run's seed).", ge=0)
+    pack: int = opt(1, "Configurations trained as one vmapped member pack per Tune trial (packable workloads).", ge=1)
+    storage: str | None = opt(None, "Optuna storage as an SQLAlchemy URL (default: sqlite file study.db in the sweep's run dir).")
+    study_name: str | None = opt(None, "Optuna study name (default: the sweep's name).")
+    trial_cpus: float = opt(1.0, "CPUs each Tune trial holds.", gt=0)
 
 
 @dataclass
@@ -152,6 +181,7 @@ class TroupeConfig:
     concat: ConcatConfig = field(default_factory=ConcatConfig)
     fl: FederatedConfig = field(default_factory=FederatedConfig)
     results: ResultsConfig = field(default_factory=ResultsConfig)
+    sweep: SweepConfig | None = opt(None, "The sweep (conf/sweep/NAME.yaml), chosen with sweep=NAME; null for a single run.")
 
 
 def validate(obj: Any, prefix: str = "") -> None:
@@ -181,6 +211,10 @@ def _cross_checks(cfg: TroupeConfig) -> None:
         raise ConfigError("fl.clients_per_round", f"{cfg.fl.clients_per_round} exceeds fl.clients={cfg.fl.clients}")
     if cfg.data.path is not None and not cfg.data.path.strip():
         raise ConfigError("data.path", "is empty")
+    from troupe.algorithms.models import MODELS
+
+    if cfg.model.name not in MODELS:
+        raise ConfigError("model.name", f"{cfg.model.name!r} is not a registered model ({', '.join(sorted(MODELS))})")
 
 
 def _omegaconf_error(exc: OmegaConfBaseException) -> ConfigError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 
 import numpy as np
@@ -24,23 +25,32 @@ class EnsembleWorker:
 
     def __init__(self, arrays: dict[str, np.ndarray], model: dict, device: str = "auto"):
         self.device = resolve_device(device)
-        self.tensors = {k: torch.as_tensor(np.asarray(v), device=self.device) for k, v in arrays.items()}
+        with warnings.catch_warnings():
+            # Arrays from the object store are read-only views; the worker never writes to them.
+            warnings.simplefilter("ignore", UserWarning)
+            self.tensors = {k: torch.as_tensor(np.asarray(v), device=self.device) for k, v in arrays.items()}
         self.model_fn = partial(build_model, **model)
         self.template = self.model_fn().to(self.device)
 
-    def train(self, seeds: list[int], hp: dict, outputs: tuple[str, ...] = ("logits",)) -> dict:
+    def train(self, seeds: list[int], hp: dict, outputs: tuple[str, ...] = ("logits",),
+              width_mult: int | None = None) -> dict:
         """Train one pack (a member per seed); return per-step losses and the requested outputs.
 
         ``outputs``: ``logits`` on ``x_eval`` and/or ``features`` (penultimate layer) on ``x_probe``.
+        ``width_mult`` trains a wider variant of the worker's model instead.
         """
-        state = init_pack(self.model_fn, seeds, device=self.device)
-        state, losses = train_pack(state, self.tensors["x_train"], self.tensors["y_train"], model=self.template,
+        model_fn, template = self.model_fn, self.template
+        if width_mult is not None:
+            model_fn = partial(self.model_fn, width_mult=width_mult)
+            template = model_fn().to(self.device)
+        state = init_pack(model_fn, seeds, device=self.device)
+        state, losses = train_pack(state, self.tensors["x_train"], self.tensors["y_train"], model=template,
                                    steps=hp["steps"], batch_size=hp["batch_size"], lr=hp["lr"],
                                    momentum=hp.get("momentum", 0.0), weight_decay=hp.get("weight_decay", 0.0))
         out = {"seeds": list(seeds), "losses": losses.detach().cpu().numpy()}
         with torch.no_grad():
             if "logits" in outputs:
-                out["logits"] = pack_logits(state, self.tensors["x_eval"], model=self.template).cpu().numpy()
+                out["logits"] = pack_logits(state, self.tensors["x_eval"], model=template).cpu().numpy()
             if "features" in outputs:
-                out["features"] = pack_features(state, self.tensors["x_probe"], model=self.template).cpu().numpy()
+                out["features"] = pack_features(state, self.tensors["x_probe"], model=template).cpu().numpy()
         return out

@@ -6,7 +6,8 @@ them, returning results in submission order. Each worker keeps at most ``depth``
 in flight, so faster workers take more calls. A worker process that dies is replaced
 by a fresh one (same constructor arguments) and the calls it held are re-run there;
 every such event is recorded in :attr:`WorkerPool.events` with the calls' labels. A
-call that raises ends the batch with :class:`CallError` naming the call.
+call that raises ends the batch with :class:`CallError` naming the call. After each
+batch :attr:`WorkerPool.last_nodes` says which Ray node ran each call.
 """
 
 from __future__ import annotations
@@ -60,6 +61,14 @@ class _Host:
 _DEAD = (ActorDiedError, ActorUnavailableError, RayActorError)
 
 
+def _raise_if_startup_failed(exc: BaseException) -> None:
+    """A worker whose constructor raised is a bug or bad input, not a crash: don't retry it."""
+    text = str(exc)
+    if "creation task" in text:
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not set(ln.strip()) <= {"^"}]
+        raise CallError("starting a worker", RuntimeError(lines[-1] if lines else text)) from None
+
+
 class WorkerPool:
     """Long-lived workers hosting ``cls(*args, **kwargs)``.
 
@@ -78,6 +87,7 @@ class WorkerPool:
         self.on_event = on_event
         self.events: list[dict] = []
         self.max_replacements = max_replacements
+        self.last_nodes: list[str] = []
         self._local = None
         if size == 0:
             # Inline: the worker object lives in this process (inside a Tune trial, a test, a notebook).
@@ -89,10 +99,16 @@ class WorkerPool:
             # Put once per job; every worker (and any replacement) maps the same object zero-copy.
             args = (ray.put(shared), *args)
         self._spec = (cls, max(1, int(num_cpus)), args, kwargs)
+        self._infos: list[ray.ObjectRef] = []  # per slot: the worker's info(), asked once at start
         self.workers = [self._start() for _ in range(size)]
 
-    def _start(self):
-        return self._remote.remote(*self._spec)
+    def _start(self, slot: int | None = None):
+        worker = self._remote.remote(*self._spec)
+        if slot is None:
+            self._infos.append(worker.info.remote())
+        else:
+            self._infos[slot] = worker.info.remote()
+        return worker
 
     @property
     def size(self) -> int:
@@ -100,10 +116,21 @@ class WorkerPool:
         return 1 if self._local is not None else len(self.workers)
 
     def info(self) -> list[dict]:
-        """pid, node id and GPU ids of every worker."""
+        """pid, node id and GPU ids of every worker (waits until all have started)."""
         if self._local is not None:
             return [{"pid": os.getpid(), "node": "inline", "gpus": []}]
-        return ray.get([w.info.remote() for w in self.workers])
+        try:
+            return ray.get([w.info.remote() for w in self.workers])
+        except _DEAD as exc:
+            _raise_if_startup_failed(exc)
+            raise
+
+    def put(self, obj: Any) -> Any:
+        """Put ``obj`` in the object store once; pass the ref to many calls (inline: ``obj`` itself).
+
+        A ref passed as a top-level call argument reaches the worker as the object.
+        """
+        return obj if self._local is not None else ray.put(obj)
 
     def broadcast(self, method: str, *args, **kwargs) -> list:
         """Call ``method`` on every worker (for example to load a shared object)."""
@@ -115,8 +142,10 @@ class WorkerPool:
         ``pin=True`` sends call i to worker i (used by :meth:`broadcast`).
         """
         if self._local is not None:
+            self.last_nodes = ["inline"] * len(calls)
             return [self._run_inline(c, i) for i, c in enumerate(calls)]
         results: list[Any] = [None] * len(calls)
+        ran_on: list[ray.ObjectRef | None] = [None] * len(calls)  # info of the worker that answered
         pending = list(range(len(calls)))[::-1]
         inflight: dict[ray.ObjectRef, tuple[int, int]] = {}
         load = [0] * self.size
@@ -144,6 +173,7 @@ class WorkerPool:
             load[slot] -= 1
             try:
                 results[index] = ray.get(ready[0])
+                ran_on[index] = self._infos[slot]
             except RayTaskError as exc:
                 if isinstance(exc.cause, _DEAD) or isinstance(exc, _DEAD):
                     self._replace(slot, index, inflight, calls, load, exc)
@@ -154,6 +184,7 @@ class WorkerPool:
                 self._replace(slot, index, inflight, calls, load, exc)
                 continue
             fill()
+        self.last_nodes = [info["node"] for info in ray.get(ran_on)]
         return results
 
     def _run_inline(self, c: Call, index: int):
@@ -164,6 +195,7 @@ class WorkerPool:
 
     def _replace(self, slot, index, inflight, calls, load, exc) -> None:
         """Replace a dead worker and re-run every call it held on the replacement."""
+        _raise_if_startup_failed(exc)
         if len(self.events) >= self.max_replacements:
             self._cancel(inflight)
             raise RuntimeError(f"workers died {len(self.events) + 1} times; giving up "
@@ -177,7 +209,7 @@ class WorkerPool:
             ray.kill(self.workers[slot], no_restart=True)
         except Exception:  # noqa: BLE001 - already dead is fine
             pass
-        self.workers[slot] = self._start()
+        self.workers[slot] = self._start(slot)
         event = {"event": "worker_replaced", "worker": slot, "calls": [calls[i].label or str(i) for i in lost],
                  "error": type(exc).__name__}
         self.events.append(event)

@@ -47,17 +47,26 @@ def packs(seeds: list[int], workers: int, pack_size: int | None) -> list[list[in
 
 
 def train_members(cfg: TroupeConfig, ctx, arrays: dict, spec: dict, seeds: list[int],
-                  outputs: tuple[str, ...] = ("logits",)) -> list[dict]:
-    """Train a member per seed on the pool; return the packs' outputs in seed order."""
+                  outputs: tuple[str, ...] = ("logits",), wide: list[int] = ()) -> list[dict]:
+    """Train a member per seed on the pool; return the packs' outputs in seed order.
+
+    ``wide`` adds, after the packs, one single-member call per width multiplier (seed ``seeds[0]``).
+    Each output gets ``node``, the Ray node id that trained it; the run's summary gets ``nodes``.
+    """
     pool = start_pool(EnsembleWorker, cfg.cluster, spec, cfg.device, shared=arrays,
                       on_event=lambda e: ctx.log(f"worker replaced: {e}"))
     try:
         pool.info()  # workers are up: what follows is the workload itself
         ctx.start_training()
-        calls = [Call("train", (pack, hyperparameters(cfg), outputs), label=f"members {pack[0]}..{pack[-1]}")
+        hp = hyperparameters(cfg)
+        calls = [Call("train", (pack, hp, outputs), label=f"members {pack[0]}..{pack[-1]}")
                  for pack in packs(seeds, pool.size, cfg.ensemble.pack_size)]
+        calls += [Call("train", ([seeds[0]], hp, outputs, k), label=f"width x{k}") for k in wide]
         results = pool.map(calls)
         ctx.stop_training()
+        for result, node in zip(results, pool.last_nodes, strict=True):
+            result["node"] = node
+        ctx.extra["nodes"] = sorted(set(pool.last_nodes))
         return results
     finally:
         pool.shutdown()
@@ -77,9 +86,10 @@ def run(cfg: TroupeConfig, ctx) -> dict[str, float]:
     for step, value in enumerate(losses.mean(axis=1)):
         m.add("train/loss", value, step)
     accs, member_losses = member_accuracy(logits, y), member_loss(logits, y)
-    for i, seed in enumerate(seeds):
-        m.add("member/test_accuracy", accs[i], e.steps, member=i)
-        m.add("member/test_loss", member_losses[i], e.steps, member=i)
+    nodes = [r["node"] for r in results for _ in r["seeds"]]
+    for i in range(len(seeds)):
+        m.add("member/test_accuracy", accs[i], e.steps, member=i, node=nodes[i])
+        m.add("member/test_loss", member_losses[i], e.steps, member=i, node=nodes[i])
     sizes = sorted({s for s in e.eval_sizes if s <= e.members} | {e.members})
     for size, acc in zip(sizes, ensemble_accuracy_curve(logits, y, sizes), strict=True):
         m.add("ensemble_size/accuracy", acc, size)

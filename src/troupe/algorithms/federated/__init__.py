@@ -15,6 +15,14 @@ from troupe.algorithms.federated.client_terms import (
     scaffold_correct_grad,
 )
 from troupe.algorithms.federated.curriculum import ORDERS, curriculum_batches, order_examples
+from troupe.algorithms.federated.local import (
+    DIFFICULTIES,
+    evaluate,
+    example_losses,
+    load_params,
+    local_sgd,
+    model_params,
+)
 from troupe.algorithms.federated.pacing import (
     PACINGS,
     exp_pacing,
@@ -65,6 +73,12 @@ from troupe.algorithms.federated.sums import (
 )
 
 __all__ = [
+    "DIFFICULTIES",
+    "evaluate",
+    "example_losses",
+    "load_params",
+    "local_sgd",
+    "model_params",
     "ORDERS",
     "PACINGS",
     "STRATEGIES",
