@@ -301,9 +301,34 @@ def conf_dir() -> Path:
     return Path(os.environ.get("TROUPE_CONF_DIR", CONF_DIR))
 
 
+def expand_best(overrides: list[str] | tuple[str, ...]) -> list[str]:
+    """Replace ``+best=FILE`` (a sweep's ``best.yaml``) by the overrides the file lists.
+
+    The file holds ``experiment`` and ``overrides``; overrides given after ``+best=`` win.
+    """
+    import yaml
+
+    out: list[str] = []
+    for item in overrides:
+        if not item.startswith(("+best=", "best=")):
+            out.append(item)
+            continue
+        path = Path(item.split("=", 1)[1]).expanduser()
+        if not path.is_file():
+            raise ConfigError("best", f"{path}: no such file")
+        best = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(best, dict) or not isinstance(best.get("overrides", []), list):
+            raise ConfigError("best", f"{path}: expected 'experiment' and an 'overrides' list")
+        out += ([f"experiment={best['experiment']}"] if best.get("experiment") else []) + list(best.get("overrides", []))
+    return out
+
+
 def load_config(overrides: list[str] | tuple[str, ...] = ()) -> TroupeConfig:
-    """Compose, merge into the schema and validate; raise ConfigError on the first problem."""
-    raw = compose(overrides)
+    """Compose, merge into the schema and validate; raise ConfigError on the first problem.
+
+    ``+best=RUN_DIR/best.yaml`` stands for the overrides of a sweep's best configuration.
+    """
+    raw = compose(expand_best(overrides))
     if raw.get("data", {}).get("path"):
         raw.data.name = "file"
     return to_config(raw)

@@ -26,8 +26,6 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 
-from troupe.cluster import jobs
-
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -213,8 +211,7 @@ def test_submit_runs_on_both_nodes(cluster, tmp_path):
     report = f"stdout:\n{done.stdout[-4000:]}\nstderr:\n{done.stderr[-4000:]}"
     assert done.returncode == 0, report
     assert "SUCCEEDED" in done.stderr, report
-    job_id = done.stderr.split("submitted ", 1)[1].split()[0]
-    assert jobs.status(cluster.address, job_id) == "SUCCEEDED" or True  # token from env below
+    assert "submitted raysubmit_" in done.stderr, report
 
     run_dirs = list((results / "ensemble").iterdir())
     assert len(run_dirs) == 1, run_dirs

@@ -28,6 +28,7 @@ from troupe.algorithms.federated import (
     add_sums,
     curriculum_batches,
     example_losses,
+    fednova_normalizer,
     local_sgd,
     make_strategy,
     order_examples,
@@ -154,8 +155,11 @@ class ClientWorker:
         steps = len(batches)
         new_state, control_delta = {}, None
         if control is not None:
+            # (x - y_i) / (K lr) estimates the mean corrected gradient only for plain SGD; with
+            # momentum rho the steps carry the weights of FedNova's a_i, so a_i replaces K.
             new_control = scaffold_client_control(client_control, control, start, local,
-                                                  local_steps=steps, lr=hp["lr"])
+                                                  local_steps=fednova_normalizer(steps, hp["momentum"]),
+                                                  lr=hp["lr"])
             control_delta = tree_sub(new_control, client_control)
             new_state["control"] = new_control
         if hp["keep_local"]:

@@ -16,6 +16,7 @@ one :class:`JobError` line that names where the token came from.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shlex
 import sys
@@ -39,12 +40,20 @@ EXCLUDES = (
     ".pytest_cache/",
     ".ruff_cache/",
     ".mypy_cache/",
+    ".hypothesis/",
     "*.egg-info/",
     "/build/",
     "/dist/",
 )
 
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+
+# Ray's INFO lines about packaging the working dir and closing the log stream, not for users.
+_CHATTY_LOGGERS = (
+    "ray._private.runtime_env.packaging",
+    "ray.dashboard.modules.dashboard_sdk",
+    "ray.dashboard.modules.job.sdk",
+)
 
 
 class JobError(RuntimeError):
@@ -144,6 +153,8 @@ def client(address: str | None = None):
     """A `JobSubmissionClient` for `address` that authenticates with the cluster's token."""
     from ray.job_submission import JobSubmissionClient
 
+    for name in _CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     address = address or default_address()
     token = auth_token()
     headers = {"Authorization": f"Bearer {token.value}"} if token else {}

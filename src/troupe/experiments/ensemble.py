@@ -27,6 +27,13 @@ from troupe.algorithms.ensembles import (
 )
 from troupe.config import TroupeConfig
 
+# Final metrics ``run`` returns and reports (what a sweep may optimize).
+REPORTS = ("test_accuracy", "test_loss", "vote_accuracy", "member_accuracy_mean", "member_accuracy_std",
+           "disagreement")
+# Keys that may differ between the configurations of one member pack (``run_pack``); any
+# other swept key (width, steps, batch size, members) changes tensor shapes or the batch stream.
+PACK_KEYS = ("ensemble.lr", "ensemble.momentum", "ensemble.weight_decay", "seed")
+
 
 def model_spec(cfg: TroupeConfig, in_shape: tuple[int, ...], classes: int, width_mult: int = 1) -> dict:
     """Keyword arguments of ``build_model`` for this config."""
@@ -47,20 +54,23 @@ def packs(seeds: list[int], workers: int, pack_size: int | None) -> list[list[in
 
 
 def train_members(cfg: TroupeConfig, ctx, arrays: dict, spec: dict, seeds: list[int],
-                  outputs: tuple[str, ...] = ("logits",), wide: list[int] = ()) -> list[dict]:
+                  outputs: tuple[str, ...] = ("logits",), wide: list[int] = (),
+                  hp: dict | None = None) -> list[dict]:
     """Train a member per seed on the pool; return the packs' outputs in seed order.
 
     ``wide`` adds, after the packs, one single-member call per width multiplier (seed ``seeds[0]``).
     Each output gets ``node``, the Ray node id that trained it; the run's summary gets ``nodes``.
+    ``hp`` with per-member lists (lr, momentum, weight_decay) trains all seeds as one pack.
     """
     pool = start_pool(EnsembleWorker, cfg.cluster, spec, cfg.device, shared=arrays,
                       on_event=lambda e: ctx.log(f"worker replaced: {e}"))
     try:
         pool.info()  # workers are up: what follows is the workload itself
         ctx.start_training()
-        hp = hyperparameters(cfg)
+        groups = [seeds] if hp is not None else packs(seeds, pool.size, cfg.ensemble.pack_size)
+        hp = hp or hyperparameters(cfg)
         calls = [Call("train", (pack, hp, outputs), label=f"members {pack[0]}..{pack[-1]}")
-                 for pack in packs(seeds, pool.size, cfg.ensemble.pack_size)]
+                 for pack in groups]
         calls += [Call("train", ([seeds[0]], hp, outputs, k), label=f"width x{k}") for k in wide]
         results = pool.map(calls)
         ctx.stop_training()
@@ -93,17 +103,60 @@ def run(cfg: TroupeConfig, ctx) -> dict[str, float]:
     sizes = sorted({s for s in e.eval_sizes if s <= e.members} | {e.members})
     for size, acc in zip(sizes, ensemble_accuracy_curve(logits, y, sizes), strict=True):
         m.add("ensemble_size/accuracy", acc, size)
-    probs = mean_probs(logits)
-    final = {
-        "test_accuracy": float((probs.argmax(1) == y).float().mean()),
-        "test_loss": float(nll(probs, y)),
-        "vote_accuracy": float((majority_vote(logits) == y).float().mean()),
-        "member_accuracy_mean": float(accs.mean()),
-        "member_accuracy_std": float(accs.std()) if len(accs) > 1 else 0.0,
-        "disagreement": float(disagreement(logits)),
-    }
+    final = summarize(logits, y)
     for name, value in final.items():
         m.add(f"ensemble/{name}", value, e.steps)
     if ctx.report:
         ctx.report(final)
     return final
+
+
+def summarize(logits: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """The ensemble's final metrics (:data:`REPORTS`) from its members' test logits ``(M, N, C)``."""
+    probs, accs = mean_probs(logits), member_accuracy(logits, y)
+    return {
+        "test_accuracy": float((probs.argmax(1) == y).float().mean()),
+        "test_loss": float(nll(probs, y)),
+        "vote_accuracy": float((majority_vote(logits) == y).float().mean()),
+        "member_accuracy_mean": float(accs.mean()),
+        "member_accuracy_std": float(accs.std()) if len(accs) > 1 else 0.0,
+        "disagreement": float(disagreement(logits)) if len(logits) > 1 else 0.0,
+    }
+
+
+def pack_shape(cfg: TroupeConfig) -> tuple:
+    """What configurations of one pack must share (everything but :data:`PACK_KEYS`)."""
+    e = cfg.ensemble
+    return (cfg.model.name, tuple(cfg.model.hidden), tuple(cfg.model.channels), e.members, e.steps,
+            e.batch_size, cfg.data.name, cfg.data.path, cfg.device)
+
+
+def run_pack(cfgs: list[TroupeConfig], ctx) -> list[dict[str, float]]:
+    """Train several configurations as one vmapped member pack; one final-metrics dict each.
+
+    Configuration ``j`` contributes ``members`` members with seeds ``seed_j + i`` and its own
+    lr, momentum and weight decay; its metrics are logged with ``trial=j``. Sweeps use it to
+    pack small trials (``sweep.pack``).
+    """
+    first = cfgs[0]
+    if any(pack_shape(c) != pack_shape(first) for c in cfgs):
+        raise ValueError("configurations of one pack must share everything but " + ", ".join(PACK_KEYS))
+    data, e = ctx.data, first.ensemble
+    seeds = [c.seed + i for c in cfgs for i in range(e.members)]
+    hp = {"steps": e.steps, "batch_size": e.batch_size,
+          **{k: [getattr(c.ensemble, k) for c in cfgs for _ in range(e.members)]
+             for k in ("lr", "momentum", "weight_decay")}}
+    arrays = {"x_train": data.x_train, "y_train": data.y_train, "x_eval": data.x_test}
+    (result,) = train_members(first, ctx, arrays, model_spec(first, data.in_shape, data.classes), seeds, hp=hp)
+    logits, losses = torch.from_numpy(result["logits"]), result["losses"]
+    y = torch.from_numpy(data.y_test)
+    finals = []
+    for j in range(len(cfgs)):
+        part = slice(j * e.members, (j + 1) * e.members)
+        for step, value in enumerate(losses[:, part].mean(axis=1)):
+            ctx.metrics.add("train/loss", value, step, trial=j)
+        final = summarize(logits[part], y)
+        for name, value in final.items():
+            ctx.metrics.add(f"ensemble/{name}", value, e.steps, trial=j)
+        finals.append(final)
+    return finals

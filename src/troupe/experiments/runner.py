@@ -98,6 +98,9 @@ def execute(cfg: TroupeConfig, *, report: Callable[..., None] | None = None,
         previous = from_yaml(run_dir.read_text("config.yaml"))
         cfg = _resumed(previous, cfg)
     data = data if data is not None else load(cfg.data, seed=cfg.seed, clients=cfg.fl.clients)
+    check = getattr(module, "check", None)  # a workload's own bad-input checks, before anything is written
+    if check is not None:
+        check(cfg, data)
     if not cfg.resume:
         run_dir = RunDir.create(cfg.results.dir, cfg.experiment)
     run_dir.write_text("config.yaml", to_yaml(cfg))

@@ -172,9 +172,9 @@ def train_pack(
     model: nn.Module,
     steps: int,
     batch_size: int,
-    lr: float,
-    momentum: float = 0.0,
-    weight_decay: float = 0.0,
+    lr: float | Sequence[float] | Tensor,
+    momentum: float | Sequence[float] | Tensor = 0.0,
+    weight_decay: float | Sequence[float] | Tensor = 0.0,
     chunk: int | None = None,
 ) -> tuple[PackState, Tensor]:
     """Minibatch SGD with cross-entropy on every member at once.
@@ -187,6 +187,9 @@ def train_pack(
     Args:
         state: the pack; it is not modified.
         x: inputs ``(n, ...)``; y: int64 labels ``(n,)``. Moved to the pack's device.
+        lr, momentum, weight_decay: one value for every member, or one per member
+            (a sequence or tensor of shape ``(P,)``), so a pack can hold members of
+            different configurations (trial packing in sweeps).
         model: a template of the architecture (any instance, on any device
             including ``meta``); only its structure is used. Buffers are passed
             read-only, so layers that update buffers in training (BatchNorm
@@ -204,6 +207,7 @@ def train_pack(
     members = len(state.seeds)
     losses = torch.empty(steps, members, device=device)
     step_grad = vmap(grad_and_value(partial(_member_loss, model=model)))
+    lr, momentum, weight_decay = (_per_member(v, members, device) for v in (lr, momentum, weight_decay))
 
     streams = _BatchStreams(state.seeds, n=len(x), batch_size=batch_size)
     streams.skip(state.step)
@@ -215,14 +219,36 @@ def train_pack(
                 grads, losses[t] = step_grad(params, state.buffers, x[idx], y[idx])
                 for name, p in params.items():
                     d = grads[name]
-                    if weight_decay:
+                    if isinstance(weight_decay, Tensor):
+                        d = d.add(_along_members(weight_decay, p) * p)
+                    elif weight_decay:
                         d = d.add(p, alpha=weight_decay)
-                    if momentum:
+                    if isinstance(momentum, Tensor):
+                        d = bufs[name].mul_(_along_members(momentum, p)).add_(d)
+                    elif momentum:
                         d = bufs[name].mul_(momentum).add_(d)
-                    p.add_(d, alpha=-lr)
+                    if isinstance(lr, Tensor):
+                        p.sub_(_along_members(lr, p) * d)
+                    else:
+                        p.add_(d, alpha=-lr)
                 t += 1
     new_state = PackState(params, state.buffers, bufs, state.seeds, state.step + steps)
     return new_state, losses
+
+
+def _per_member(value, members: int, device) -> float | Tensor:
+    """A scalar stays a Python float; per-member values become a ``(P,)`` tensor."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    tensor = torch.as_tensor(value, dtype=torch.float32, device=device).reshape(-1)
+    if tensor.numel() != members:
+        raise ValueError(f"expected one value per member ({members}), got {tensor.numel()}")
+    return tensor
+
+
+def _along_members(values: Tensor, p: Tensor) -> Tensor:
+    """``values`` of shape ``(P,)`` shaped to broadcast against a stacked parameter ``(P, ...)``."""
+    return values.to(p.dtype).view(-1, *([1] * (p.dim() - 1)))
 
 
 def train_single(

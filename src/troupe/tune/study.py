@@ -1,0 +1,137 @@
+"""The Optuna study in real storage, and the Tune callback that records trials into it.
+
+The study lives in an SQLite file in the sweep's run directory by default, or at any
+SQLAlchemy URL (``sweep.storage``, for example PostgreSQL shared by a cluster), so
+``optuna.load_study`` and ``optuna-dashboard`` open it. Every finished configuration is
+added with its parameters, objective values, per-report values and user attributes:
+``tune_trial_id``, ``pack_index``, ``metrics`` (all final metrics), ``seconds`` and
+``run_root`` (where its run directory is). Records are keyed by Tune trial id and pack
+index, so a trial that Tune re-runs after a resume is never recorded twice; Tune saves its
+experiment state after every step (see ``sweep.py``), so no recorded trial is unknown to a
+restored sweep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import optuna
+from ray.tune import Callback
+
+from troupe.tune.space import Param
+
+# Bookkeeping Tune adds to every result; not metrics of the configuration.
+TUNE_BOOKKEEPING = {"timestamp", "pid", "time_this_iter_s", "iterations_since_restore", "time_since_restore",
+                    "training_iteration", "date", "hostname", "node_ip", "trial_id", "experiment_tag",
+                    "checkpoint_dir_name", "should_checkpoint", "done"}
+OPTUNA_STATES = {"complete": optuna.trial.TrialState.COMPLETE, "pruned": optuna.trial.TrialState.PRUNED,
+                 "failed": optuna.trial.TrialState.FAIL}
+
+
+def storage_url(storage: str | None, run_path: str) -> str:
+    """``storage`` or the default: ``sqlite:///RUN_DIR/study.db``."""
+    return storage or f"sqlite:///{run_path}/study.db"
+
+
+def open_study(url: str, name: str, modes: list[str]) -> optuna.Study:
+    """Create the study or load it (resume, or a shared database)."""
+    directions = ["maximize" if m == "max" else "minimize" for m in modes]
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.create_study(storage=url, study_name=name, directions=directions, load_if_exists=True)
+
+
+@dataclass
+class Configuration:
+    """One configuration a Tune trial ran (a plain trial has one; a pack has several)."""
+
+    tune_trial_id: str
+    pack_index: int
+    params: dict
+    metrics: dict[str, float]
+    status: str  # running | complete | pruned | failed
+    seconds: float | None
+
+
+def configurations(trial, keys: list[str], status: str) -> Iterator[Configuration]:
+    """The configurations of a Tune trial with their latest metrics.
+
+    ``status`` is the trial's (running, complete, pruned or failed); a pack's configuration
+    without metrics in a complete trial failed.
+    """
+    result = trial.last_result or {}
+    seconds = result.get("time_total_s")
+    if "pack" in trial.config:
+        for j, params in enumerate(trial.config["pack"]):
+            prefix = f"pack/{j}/"
+            metrics = {k[len(prefix):]: float(v) for k, v in result.items() if k.startswith(prefix)}
+            own = "failed" if status == "complete" and not metrics else status
+            yield Configuration(trial.trial_id, j, dict(params), metrics, own, seconds)
+        return
+    metrics = {k: float(v) for k, v in result.items()
+               if k not in TUNE_BOOKKEEPING and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    yield Configuration(trial.trial_id, 0, {k: trial.config[k] for k in keys if k in trial.config},
+                        metrics, status, seconds)
+
+
+def stopped_by_scheduler(result: dict) -> bool:
+    """A result the scheduler answered with STOP (Tune marks it ``done`` before callbacks see it).
+
+    A trial that returns by itself ends with a duplicate result that callbacks never see.
+    """
+    return bool(result.get("done"))
+
+
+class StudyRecorder(Callback):
+    """Adds each finished configuration to the study in storage (once)."""
+
+    def __init__(self, url: str, study_name: str, params: list[Param], metrics: list[str], modes: list[str]):
+        self.url, self.study_name = url, study_name
+        self.params, self.metrics, self.modes = params, metrics, modes
+        self._study: optuna.Study | None = None
+        self._recorded: set[tuple[str, int]] = set()
+        self._steps: dict[str, dict[int, float]] = {}
+        self._pruned: set[str] = set()
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_study": None, "_recorded": set(), "_steps": {}, "_pruned": set()}
+
+    @property
+    def study(self) -> optuna.Study:
+        if self._study is None:
+            self._study = open_study(self.url, self.study_name, self.modes)
+            self._recorded = {(t.user_attrs.get("tune_trial_id"), t.user_attrs.get("pack_index", 0))
+                              for t in self._study.get_trials(deepcopy=False)}
+        return self._study
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        if stopped_by_scheduler(result):
+            self._pruned.add(trial.trial_id)
+        value = result.get(self.metrics[0])
+        if len(self.metrics) == 1 and isinstance(value, (int, float)):
+            self._steps.setdefault(trial.trial_id, {})[int(result.get("training_iteration", 0))] = float(value)
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self.record(trial)
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self.record(trial, error=True)
+
+    def record(self, trial, *, error: bool = False) -> None:
+        """Add the trial's configurations that the study does not hold yet."""
+        study = self.study
+        distributions = {p.key: p.distribution for p in self.params}
+        status = "failed" if error else ("pruned" if trial.trial_id in self._pruned else "complete")
+        for c in configurations(trial, [p.key for p in self.params], status):
+            if (c.tune_trial_id, c.pack_index) in self._recorded:
+                continue
+            values = [c.metrics.get(m) for m in self.metrics]
+            status = c.status if c.status != "complete" or None not in values else "failed"
+            study.add_trial(optuna.trial.create_trial(
+                state=OPTUNA_STATES[status],
+                values=[float(v) for v in values] if status == "complete" else None,
+                params=c.params, distributions=distributions,
+                intermediate_values=self._steps.pop(trial.trial_id, None) if len(self.metrics) == 1 else None,
+                user_attrs={"tune_trial_id": c.tune_trial_id, "pack_index": c.pack_index,
+                            "metrics": c.metrics, "seconds": c.seconds, "status": status}))
+            self._recorded.add((c.tune_trial_id, c.pack_index))

@@ -1,0 +1,66 @@
+"""``troupe sweep --resume`` after the driver was killed with SIGKILL: no trial lost, none repeated."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+
+from troupe.tune.sweep import resume
+
+SAMPLES = 8
+
+
+def _recorded(root: Path) -> tuple[Path | None, int]:
+    dbs = list(root.glob("sweeps/ensemble_lr/*/study.db"))
+    if not dbs:
+        return None, 0
+    try:
+        study = optuna.load_study(study_name="ensemble_lr", storage=f"sqlite:///{dbs[0]}")
+        return dbs[0].parent, len(study.trials)
+    except (KeyError, Exception):  # the study is not created yet
+        return dbs[0].parent, 0
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_finishes_without_loss_or_repeat(ray_session, tmp_path):
+    root = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "troupe.cli", "sweep", "sweep=ensemble_lr", f"sweep.samples={SAMPLES}",
+           "ensemble.members=1", "ensemble.steps=150", "cluster.num_cpus=2", "progress=false", f"results.dir={root}"]
+    driver = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 240
+        run_dir, done = None, 0
+        while time.monotonic() < deadline and driver.poll() is None:
+            run_dir, done = _recorded(root)
+            if done >= 2:
+                break
+            time.sleep(0.2)
+        assert driver.poll() is None, driver.stderr.read().decode()[-2000:]
+        assert 2 <= done < SAMPLES, f"{done} trials recorded before the kill"
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray instance it started
+        driver.wait()
+
+    result = resume(str(run_dir), progress=False)
+
+    study = optuna.load_study(study_name="ensemble_lr", storage=f"sqlite:///{run_dir}/study.db")
+    trials = study.get_trials()
+    assert len(trials) == SAMPLES
+    assert all(t.state == optuna.trial.TrialState.COMPLETE and t.value is not None for t in trials)
+    tune_ids = [t.user_attrs["tune_trial_id"] for t in trials]
+    assert len(set(tune_ids)) == SAMPLES  # none recorded twice
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == SAMPLES  # none run twice under a new id
+    table = pd.read_parquet(f"{run_dir}/trials.parquet")
+    assert sorted(table.trial_id) == list(range(SAMPLES))
+    assert result.summary["status"] == "ok" and result.summary["complete"] == SAMPLES
+    # every Tune trial Tune knows of is one of the recorded ones
+    tune_dirs = [p.name for p in (run_dir / "tune").iterdir() if p.is_dir() and p.name.startswith("run_trial_")]
+    assert {d.split("_")[2] for d in tune_dirs} == set(tune_ids)
