@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from troupe.config import ConfigError, conf_dir, load_config, to_yaml, from_yaml
+from troupe.config import ConfigError, conf_dir, from_yaml, load_config, to_yaml
 
 EXPERIMENTS = sorted(p.stem for p in (conf_dir() / "experiment").glob("*.yaml"))
 SWEEPS = sorted(p.stem for p in (conf_dir() / "sweep").glob("*.yaml"))

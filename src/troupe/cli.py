@@ -12,8 +12,8 @@ run directory (``summary.json`` says ``failed``).
 from __future__ import annotations
 
 import argparse
-import sys
 import importlib
+import sys
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
