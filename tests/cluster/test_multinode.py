@@ -204,16 +204,17 @@ def test_submit_runs_on_both_nodes(cluster, tmp_path):
     results = tmp_path / "results"
     env = {**cluster.env, "RAY_ADDRESS": cluster.address}
     env.pop("RAY_AUTH_MODE")  # the client sends the token whatever this process's mode says
-    command = [str(BIN / "troupe"), "submit", "--wait", "--", "run", "experiment=ensemble", "debug=smoke",
-               "cluster.address=auto", "cluster.num_cpus=null", "ensemble.members=4",
-               "ensemble.pack_size=1", f"results.dir={results}"]
+    # A smoke federated job; one client per chunk so the cohort's chunks spread over both nodes.
+    command = [str(BIN / "troupe"), "submit", "--wait", "--", "run", "experiment=federated", "debug=smoke",
+               "cluster.address=auto", "cluster.num_cpus=null", "fl.chunk_size=1", "fl.clients_per_round=6",
+               f"results.dir={results}"]
     done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
     report = f"stdout:\n{done.stdout[-4000:]}\nstderr:\n{done.stderr[-4000:]}"
     assert done.returncode == 0, report
     assert "SUCCEEDED" in done.stderr, report
     assert "submitted raysubmit_" in done.stderr, report
 
-    run_dirs = list((results / "ensemble").iterdir())
+    run_dirs = list((results / "federated").iterdir())
     assert len(run_dirs) == 1, run_dirs
     run = run_dirs[0]
     for name in ("config.yaml", "metrics.parquet", "summary.json"):
@@ -223,10 +224,10 @@ def test_submit_runs_on_both_nodes(cluster, tmp_path):
     assert summary["status"] == "ok", summary
 
     metrics = pq.read_table(run / "metrics.parquet").to_pandas()
-    members = metrics[metrics["name"] == "member/test_accuracy"]
-    assert len(members) == 4 and members["node"].notna().all()
+    clients = metrics[metrics["name"] == "client/loss"]
+    assert len(clients) == 6 * 2 and clients["node"].notna().all()  # 6 clients x 2 smoke rounds
     alive = {n["node_id"] for n in cluster.nodes()}
-    assert set(members["node"]) == alive, (set(members["node"]), alive)
+    assert set(clients["node"]) == alive, (set(clients["node"]), alive)
     assert sorted(summary["nodes"]) == sorted(alive)
 
 
@@ -238,7 +239,7 @@ def test_jobs_commands_with_token(cluster, monkeypatch, capsys):
     assert main(["jobs", "list", "--address", cluster.address]) == 0
     listed = capsys.readouterr().out
     job_id = listed.split()[0]
-    assert "SUCCEEDED" in listed and "troupe run experiment=ensemble" in listed
+    assert "SUCCEEDED" in listed and "troupe run experiment=federated" in listed
     assert main(["jobs", "status", job_id, "--address", cluster.address]) == 0
     assert "SUCCEEDED" in capsys.readouterr().out
     assert main(["jobs", "logs", job_id, "--address", cluster.address]) == 0

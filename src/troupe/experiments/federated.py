@@ -239,6 +239,9 @@ def simulate(cfg: TroupeConfig, data: Dataset, federation: Federation, pool: Wor
                                       {c: state.clients[c] for c in chunk if c in state.clients}),
                       label=f"round {r} clients {chunk}") for chunk in chunks]
         results = pool.map(calls)
+        for res, node in zip(results, pool.last_nodes, strict=True):
+            for row in res["clients"]:
+                row["node"] = node
         if strategy.needs_client_deltas:
             updates = [part for res in results for part in res["sums"]]
         else:
@@ -309,28 +312,11 @@ def _restore(cfg: TroupeConfig, ctx) -> LoopState | None:
         kept = df[df["round"].notna() & (df["round"] <= state.round)]
         for row in kept.to_dict("records"):
             keys = {k: int(row[k]) for k in ("round", "client") if row.get(k) is not None and row[k] == row[k]}
+            if isinstance(row.get("node"), str):
+                keys["node"] = row["node"]
             ctx.metrics.add(row["name"], row["value"], int(row["step"]), **keys)
     ctx.log(f"resuming {ctx.run_dir} after round {state.round}")
     return state
-
-
-def _plot_accuracy(ctx) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [r for r in ctx.metrics.rows if r["name"] == "fl/test_accuracy"]
-    if not rows:
-        return
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot([r["round"] for r in rows], [r["value"] for r in rows], marker="o" if len(rows) < 30 else None)
-    ax.set_xlabel("round")
-    ax.set_ylabel("global test accuracy")
-    ax.set_title(f"{ctx.cfg.experiment}: {ctx.cfg.fl.strategy}, {ctx.cfg.fl.partition}")
-    ax.grid(alpha=0.3)
-    ctx.run_dir.write_figure("accuracy", fig)
-    plt.close(fig)
 
 
 def run(cfg: TroupeConfig, ctx) -> dict[str, float]:
@@ -346,10 +332,13 @@ def run(cfg: TroupeConfig, ctx) -> dict[str, float]:
     m = ctx.metrics
     bar = _Progress(fl.rounds, state.round if state else 0, cfg.progress)
 
+    nodes: set[str] = set()
+
     def on_clients(r: int, rows: list[dict]) -> None:
         for row in rows:
-            m.add("client/loss", row["loss"], r, round=r, client=row["client"])
-            m.add("client/n_examples", row["n_examples"], r, round=r, client=row["client"])
+            m.add("client/loss", row["loss"], r, round=r, client=row["client"], node=row["node"])
+            m.add("client/n_examples", row["n_examples"], r, round=r, client=row["client"], node=row["node"])
+            nodes.add(row["node"])
 
     def on_round(row: dict, loop: LoopState) -> None:
         r = row["round"]
@@ -374,8 +363,7 @@ def run(cfg: TroupeConfig, ctx) -> dict[str, float]:
         if pool.events:
             ctx.extra["worker_events"] = pool.events
     final = final_metrics(cfg, data, state)
-    ctx.extra["rounds"] = state.round
-    _plot_accuracy(ctx)
+    ctx.extra.update(rounds=state.round, nodes=sorted(nodes))
     return final
 
 

@@ -1,8 +1,8 @@
 """Figures drawn from ``metrics.parquet`` alone, so ``troupe report`` can redraw them.
 
 Every run-level series (rows without member/client keys, with more than one step)
-is drawn in one figure per namespace: ``fl/test_accuracy`` and ``fl/test_loss`` land
-in ``plots/fl.png``. Namespaces may name their x axis in :data:`X_LABELS`.
+is drawn in one figure per namespace, one panel per metric: ``fl/test_accuracy`` and
+``fl/test_loss`` are two panels of ``plots/fl.png``. Namespaces may name their x axis in :data:`X_LABELS`.
 """
 
 from __future__ import annotations
@@ -36,14 +36,15 @@ def draw(run_dir: RunDir | str) -> list[str]:
         names = [n for n, g in group.groupby("name") if g["step"].nunique() > 1]
         if not names:
             continue
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for name in names:
+        fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), squeeze=False)
+        for ax, name in zip(axes[0], names, strict=True):
             g = group[group["name"] == name].groupby("step")["value"].mean()
-            ax.plot(g.index, g.values, marker="o" if len(g) < 30 else None, label=name)
-        ax.set_xlabel(X_LABELS.get(prefix, "step"))
-        ax.set_title(f"{prefix} ({run_dir.path.rsplit('/', 2)[-2]})")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+            ax.plot(g.index, g.values, marker="o" if len(g) < 30 else None)
+            ax.set_xlabel(X_LABELS.get(prefix, "step"))
+            ax.set_title(name, fontsize=10)
+            ax.grid(alpha=0.3)
+        fig.suptitle(run_dir.path.rsplit("/", 2)[-2], fontsize=10)
+        fig.tight_layout()
         run_dir.write_figure(prefix, fig)
         plt.close(fig)
         drawn.append(f"{prefix}.png")
