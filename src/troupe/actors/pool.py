@@ -120,7 +120,7 @@ class WorkerPool:
         if self._local is not None:
             return [{"pid": os.getpid(), "node": "inline", "gpus": []}]
         try:
-            return ray.get([w.info.remote() for w in self.workers])
+            return ray.get(self._infos)
         except _DEAD as exc:
             _raise_if_startup_failed(exc)
             raise

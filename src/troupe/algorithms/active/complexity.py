@@ -54,7 +54,7 @@ def complexity(problem: Problem, theta: torch.Tensor, *, iters: int = 300, step:
     best_lam = lam.clone()
     for t in range(iters):
         a = torch.einsum("bn,nij->bij", lam, outer) + eye
-        ainv_y = torch.linalg.solve(a[:, None], y[..., None]).squeeze(-1)  # (B, m, d)
+        ainv_y = y @ torch.linalg.inv(a)  # (B, m, d); A is symmetric
         q = (y * ainv_y).sum(-1).clamp_min(1e-300)
         log_ratio = torch.where(others, q.log() - log_gap2, torch.tensor(-float("inf"), dtype=torch.float64))
         value = log_ratio.max(dim=1).values
