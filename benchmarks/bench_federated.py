@@ -211,8 +211,8 @@ def workloads(quick: bool) -> list[tuple[Workload, tuple[str, ...]]]:
 
 
 def table(rows: list[dict]) -> str:
-    head = (f"| workload | runner | wall s | steady s/round | final acc | troupe/bare per round "
-            f"| flower/troupe per round |\n|---|---|---|---|---|---|---|")
+    head = ("| workload | runner | wall s | steady s/round | final acc | troupe/bare per round "
+            "| flower/troupe per round |\n|---|---|---|---|---|---|---|")
     lines = [head]
     for row in rows:
         for name in ("bare", "flower", "troupe"):

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import time
 
-import torch
+from bench_federated import Workload, client_update, evaluate_state, initial_state, load_workload
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAvg
 from flwr.simulation import run_simulation
-
-from bench_federated import Workload, client_update, evaluate_state, initial_state, load_workload
 
 _cache: dict[str, tuple] = {}  # one Ray actor serves many clients: load the federation once per actor
 
@@ -86,5 +84,5 @@ def run_flower(workload: Workload) -> dict:
     stamps = record.get("stamps", [])
     if len(stamps) != workload.rounds + 1 or "test_accuracy" not in record:
         raise RuntimeError(f"flower finished {len(stamps) - 1} of {workload.rounds} rounds")
-    rounds = [b - a for a, b in zip(stamps, stamps[1:])]
+    rounds = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
     return {"wall_s": wall, "round_s": rounds, "test_accuracy": record["test_accuracy"]}

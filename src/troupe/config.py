@@ -128,7 +128,9 @@ class FederatedConfig:
     min_client_size: int = opt(1, "Guaranteed examples per client.", ge=1)
     eval_every: int = opt(1, "Evaluate the global model every this many rounds.", ge=1)
     checkpoint_every: int = opt(10, "Checkpoint every this many rounds (0: never).", ge=0)
-    chunk_size: int = opt(8, "Clients per reduction chunk (fixes the float summation order).", ge=1)
+    chunk_size: int | None = opt(None, "Clients per reduction chunk; null splits the cohort into min(K, 8) near-equal "
+                                 "chunks. Either way independent of the worker count, which fixes the float "
+                                 "summation order.", ge=1)
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
     client_curriculum: str = opt("none", "Client order: none|curriculum|anti|random.", choices=["none", "curriculum", "anti", "random"])
     grid_alpha: list[float] = opt([0.05, 0.9], "fl_curriculum: Dirichlet-prior betas of the reproduction grid.", gt=0)
@@ -138,6 +140,48 @@ class FederatedConfig:
     grid_order: list[str] = opt(["curriculum", "anti", "random", "none"], "fl_curriculum: data orders of the grid.",
                                 choices=["none", "curriculum", "anti", "random"])
     grid_seeds: int = opt(3, "fl_curriculum: seeds per cell (seed, seed+1, ...).", ge=1)
+
+
+@dataclass
+class ActiveConfig:
+    """Adversarially trained active-learning policies (Zhang, Jain, Jamieson, 2020)."""
+
+    problem: str = opt("thresholds", "Instance family: thresholds (1-D, X = I, Z = thresholds) | arms (random unit arms, Z = X).",
+                       choices=["thresholds", "arms"])
+    n_queries: int = opt(8, "Queries n (points on the line, or arms).", ge=2)
+    dim: int = opt(4, "Dimension d of the arms problem (thresholds: d = n).", ge=1)
+    noise: float = opt(1.0, "Observation noise sigma.", gt=0)
+    budget: int = opt(20, "Queries T per episode.", ge=1)
+    radii: list[float] = opt([3.0, 9.0, 27.0], "Class radii r_1 < ... < r_K: Theta^(r_k) = {theta : rho*(theta) <= r_k}.", gt=0)
+    hidden: int = opt(64, "GRU width of the policy.", ge=1)
+    iterations: int = opt(500, "Training steps of each class policy and of the fixed-prior policy.", ge=1)
+    robust_iterations: int = opt(600, "Training steps of the robust (MAPO) policy.", ge=1)
+    batch_size: int = opt(64, "Instances per training step.", ge=1)
+    reps: int = opt(4, "Rollouts per instance and step (leave-one-out REINFORCE baseline).", ge=2)
+    lr: float = opt(3e-3, "Adam learning rate of the networks.", gt=0)
+    scalar_lr: float = opt(0.1, "Adam learning rate of the policy's three scalars (temperature, spread, focus).", gt=0)
+    entropy_bonus: float = opt(0.01, "Entropy bonus of the query choices.", ge=0)
+    particles: int = opt(128, "Adversary particles per class.", ge=2)
+    class_pool: int = opt(1024, "Class instances drawn once by rejection and mixed into every batch.", ge=1)
+    adversarial_fraction: float = opt(0.5, "Share of each batch taken from the adversary's particles.", ge=0, le=1)
+    adversary_every: int = opt(25, "Steps between adversary rounds (and robust weight updates).", ge=1)
+    final_rounds: int = opt(4, "Adversary rounds against the final policy before its worst-case loss is measured.", ge=0)
+    replace_fraction: float = opt(0.25, "Particles replaced per adversary round.", gt=0, le=0.5)
+    perturb: float = opt(0.2, "Relative size of the adversary's perturbations.", gt=0)
+    score_reps: int = opt(8, "Rollouts per particle when the adversary scores particles.", ge=1)
+    weights_lr: float = opt(4.0, "Multiplicative-weights step of the robust policy's class weights.", ge=0)
+    prior_scale: list[float] = opt([0.3, 30.0], "The wide prior: log-uniform range of ||theta|| (fixed-prior policy, class sampler).", gt=0)
+    eval_instances: int = opt(512, "Held-out instances drawn per class for evaluation.", ge=1)
+    eval_hardest: int = opt(128, "Of those, the largest-rho* instances every method is scored on.", ge=1)
+    eval_reps: int = opt(16, "Episodes per evaluation instance.", ge=1)
+
+    def check(self) -> None:
+        if any(b <= a for a, b in zip(self.radii, self.radii[1:], strict=False)) or not self.radii:
+            raise ConfigError("active.radii", f"must be a non-empty increasing list, got {self.radii}")
+        if len(self.prior_scale) != 2 or self.prior_scale[0] >= self.prior_scale[1]:
+            raise ConfigError("active.prior_scale", f"must be [low, high] with low < high, got {self.prior_scale}")
+        if self.eval_hardest > self.eval_instances:
+            raise ConfigError("active.eval_hardest", f"{self.eval_hardest} exceeds active.eval_instances={self.eval_instances}")
 
 
 @dataclass
@@ -180,6 +224,7 @@ class TroupeConfig:
     ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
     concat: ConcatConfig = field(default_factory=ConcatConfig)
     fl: FederatedConfig = field(default_factory=FederatedConfig)
+    active: ActiveConfig = field(default_factory=ActiveConfig)
     results: ResultsConfig = field(default_factory=ResultsConfig)
     sweep: SweepConfig | None = opt(None, "The sweep (conf/sweep/NAME.yaml), chosen with sweep=NAME; null for a single run.")
 

@@ -9,7 +9,7 @@ import pytest
 
 from troupe.config import ConfigError, SweepConfig, load_config
 from troupe.tune.packing import pack_groups
-from troupe.tune.space import apply_values, check_sweep, parse_param
+from troupe.tune.space import apply_values, check_sweep, parse_param, set_values
 
 
 def test_distributions_parse():
@@ -89,3 +89,12 @@ def test_best_file_expands_to_overrides(tmp_path):
     assert (cfg.experiment, cfg.ensemble.lr, cfg.ensemble.steps) == ("ensemble", 0.0123, 9)
     with pytest.raises(ConfigError, match="no such file"):
         load_config([f"+best={tmp_path / 'missing.yaml'}"])
+
+
+def test_set_values_is_apply_values_without_omegaconf():
+    values = {"ensemble.lr": 0.02, "model.hidden": [32], "cluster.num_workers": 0}
+    assert set_values(_base(), values) == apply_values(_base(), values)
+    with pytest.raises(ConfigError, match="unknown key"):
+        set_values(_base(), {"ensemble.lrr": 0.1})
+    with pytest.raises(ConfigError, match="ensemble.lr"):
+        set_values(_base(), {"ensemble.lr": -1.0})

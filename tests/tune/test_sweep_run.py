@@ -49,15 +49,17 @@ def test_tables_best_file_and_plots(single, tmp_path):
 
 @pytest.mark.slow
 def test_packed_sweep_one_row_per_configuration(ray_session, tmp_path):
+    storage = f"sqlite:///{tmp_path}/shared.db"  # any SQLAlchemy URL, outside the run directory
     plan = prepare(["sweep=ensemble_pareto", "sweep.samples=6", "sweep.pack=3", "sweep.searcher=random",
-                    "ensemble.steps=20", "progress=false", f"results.dir={tmp_path}"])
+                    "ensemble.steps=20", "progress=false", f"results.dir={tmp_path}/runs",
+                    f"sweep.storage={storage}", "sweep.study_name=packed"])
     result = run_sweep(plan)
     trials = pd.read_parquet(f"{result.run_dir}/trials.parquet")
     assert len(trials) == 6 and set(trials.status) == {"complete"}
     # configurations of one pack share their shape keys; each pack is one Tune trial
     for _, pack in trials.groupby("tune_trial"):
         assert len(pack) <= 3 and pack["model.hidden"].nunique() == 1 and pack["ensemble.members"].nunique() == 1
-    study = optuna.load_study(study_name="ensemble_pareto", storage=f"sqlite:///{result.run_dir}/study.db")
+    study = optuna.load_study(study_name="packed", storage=storage)
     assert len(study.trials) == 6 and all(len(t.values) == 2 for t in study.trials)
     metrics = pd.read_parquet(f"{result.run_dir}/metrics.parquet")
     assert set(metrics.trial.dropna().astype(int)) == set(trials.trial_id)

@@ -2,7 +2,7 @@
 
 Each round the driver selects a cohort (uniform, seeded by (seed, round), or from the
 eligible pool of a client curriculum), sorts it by client id and cuts it into fixed
-chunks of ``fl.chunk_size`` clients. Each chunk is one pool call: a
+chunks (``fl.chunk_size`` clients, or eight near-equal chunks). Each chunk is one pool call: a
 :class:`~troupe.actors.federated.ClientWorker` trains the chunk's clients in order
 from the global parameters (put in the object store once per round) and returns one
 partial sum. The driver adds the chunk sums in chunk order, so the floats do not
@@ -198,6 +198,14 @@ def select_cohort(cfg: TroupeConfig, round: int, client_scores: Callable[[], np.
     return [int(c) for c in sample_cohort(eligible, k, seed=[cfg.seed, round, 0xC2])]
 
 
+def cohort_chunks(cohort: list[int], chunk_size: int | None, default_chunks: int = 8) -> list[list[int]]:
+    """Cut the (sorted) cohort into reduction chunks; the cut depends on the cohort alone, never on the workers."""
+    if chunk_size:
+        return [cohort[i:i + chunk_size] for i in range(0, len(cohort), chunk_size)]
+    return [list(map(int, c)) for c in np.array_split(np.asarray(cohort, dtype=np.int64),
+                                                     min(len(cohort), default_chunks))]
+
+
 def simulate(cfg: TroupeConfig, data: Dataset, federation: Federation, pool: WorkerPool, *,
              state: LoopState | None = None, on_round: Callable[[dict, LoopState], None] | None = None,
              on_clients: Callable[[int, list[dict]], None] | None = None) -> LoopState:
@@ -232,7 +240,7 @@ def simulate(cfg: TroupeConfig, data: Dataset, federation: Federation, pool: Wor
     for r in range(state.round + 1, fl.rounds + 1):
         t0 = time.perf_counter()
         cohort = select_cohort(cfg, r, client_scores)
-        chunks = [cohort[i:i + fl.chunk_size] for i in range(0, len(cohort), fl.chunk_size)]
+        chunks = cohort_chunks(cohort, fl.chunk_size)
         server = pool.put({"params": state.params, "control": state.strategy.control, "expert": state.expert})
         hp = client_settings(cfg, r, strategy_key)
         calls = [Call("train_chunk", (federation.key, chunk, r, server, hp,

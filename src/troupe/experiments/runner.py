@@ -22,7 +22,7 @@ from troupe.data import Dataset, load
 from troupe.results.metrics import MetricsLog, finite
 from troupe.results.rundir import RunDir
 
-WORKLOADS = ("ensemble", "ensemble_concat", "federated", "fl_curriculum")
+WORKLOADS = ("ensemble", "ensemble_concat", "federated", "fl_curriculum", "active")
 
 
 @dataclass

@@ -11,6 +11,8 @@ the workload never reports.
 from __future__ import annotations
 
 import ast
+import copy
+import dataclasses
 import importlib
 import json
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ import optuna.distributions as od
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from troupe.config import ConfigError, SweepConfig, TroupeConfig, to_config
+from troupe.config import ConfigError, SweepConfig, TroupeConfig, _cross_checks, to_config, validate
 
 # Metrics each workload reports through ``ctx.report``, for workloads whose module does not
 # declare ``REPORTS`` itself (or cannot be imported yet).
@@ -130,6 +132,26 @@ def apply_values(base: TroupeConfig, values: dict[str, Any]) -> TroupeConfig:
         except OmegaConfBaseException as exc:
             raise ConfigError(key, f"{value!r} is invalid: {str(exc).splitlines()[0]}") from None
     return to_config(node)
+
+
+def set_values(base: TroupeConfig, values: dict[str, Any]) -> TroupeConfig:
+    """A copy of ``base`` with ``key -> value`` set and range-checked, without OmegaConf.
+
+    The fast path of every trial (a pack builds dozens of configs): types and keys were
+    checked once by :func:`check_sweep` through :func:`apply_values`.
+    """
+    cfg = copy.deepcopy(base)
+    for key, value in values.items():
+        *path, last = key.split(".")
+        node = cfg
+        for part in path:
+            node = getattr(node, part, None)
+        if node is None or not dataclasses.is_dataclass(node) or last not in {f.name for f in dataclasses.fields(node)}:
+            raise ConfigError(key, "unknown key")
+        setattr(node, last, value)
+    validate(cfg)
+    _cross_checks(cfg)
+    return cfg
 
 
 def reported_metrics(workload: str) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ from typing import Any
 from ray import tune
 
 from troupe.config import TroupeConfig, from_yaml, to_yaml
-from troupe.tune.space import Param, apply_values
+from troupe.tune.space import Param, set_values
 
 # Per trial process: datasets and parsed base configs, reused by the trials it runs.
 _DATA: dict[tuple, Any] = {}
@@ -32,7 +32,7 @@ def trial_config(base: str, values: dict[str, Any], root: str, params: list[Para
     decode = {p.key: p.decode for p in params}
     fixed = {"cluster.num_workers": 0, "progress": False, "results.dir": root, "results.plots": False,
              "resume": None}
-    return apply_values(_BASES[base], {**{k: decode[k](v) for k, v in values.items()}, **fixed})
+    return set_values(_BASES[base], {**{k: decode[k](v) for k, v in values.items()}, **fixed})
 
 
 def dataset(cfg: TroupeConfig):

@@ -14,8 +14,9 @@ instances, applied to a log-sum-exp smoothing of ``max_z log(ratio_z)``. The gra
 in closed form, ``d log q_z / d lambda_i = -(x_i^T A^-1 y_z)^2 / q_z`` with
 ``y_z = z* - z`` and ``q_z = y_z^T A^-1 y_z``, so no autograd graph is kept; each
 step is normalised by its largest entry. The value returned is the exact (unsmoothed)
-objective at the best iterate, so it is an upper bound on rho*, tight to well under
-1% on the closed-form and brute-force cases the tests check.
+objective at the best iterate, so it is an upper bound on rho*: exact on the
+closed-form case the tests check, within about 1% of a brute-force grid for n = 3, and
+(150 steps) within 2% of a 3000-step run on random instances (median 0.1%).
 
 Difficulty classes are nested: ``Theta^(r_k) = {theta : rho*(theta) <= r_k}`` for a grid
 ``r_1 < ... < r_K``. Since ``rho*(c theta) = rho*(theta) / c^2``, a scaled-up instance is
@@ -29,7 +30,7 @@ import torch
 from troupe.algorithms.active.problems import Problem, best_hypothesis, sample_prior
 
 
-def complexity(problem: Problem, theta: torch.Tensor, *, iters: int = 300, step: float = 0.5,
+def complexity(problem: Problem, theta: torch.Tensor, *, iters: int = 150, step: float = 0.5,
                smoothing: float = 30.0, ridge: float = 1e-9) -> tuple[torch.Tensor, torch.Tensor]:
     """``rho*(theta)`` for a batch ``theta`` (B, d); returns ``(rho (B,), allocation (B, n))``.
 

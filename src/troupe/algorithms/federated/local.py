@@ -32,8 +32,8 @@ def model_params(model: nn.Module) -> Params:
 def load_params(model: nn.Module, params: Params) -> None:
     """Overwrite the model's parameters with ``params`` (in place, no autograd)."""
     with torch.no_grad():
-        for name, p in model.named_parameters():
-            p.copy_(params[name])
+        named = list(model.named_parameters())
+        torch._foreach_copy_([p for _, p in named], [params[name] for name, _ in named])
 
 
 def local_sgd(
@@ -67,20 +67,41 @@ def local_sgd(
         raise ValueError("SCAFFOLD needs both the server control c and the client's c_i")
     load_params(model, start)
     named = dict(model.named_parameters())
-    opt = torch.optim.SGD(named.values(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    params = list(named.values())
+    buffers: list[torch.Tensor] | None = None
     losses = torch.empty(len(batches))
     for step, idx in enumerate(batches):
-        opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(x[idx]), y[idx])
         objective = loss + fedprox_penalty(named, start, proximal_mu) if proximal_mu > 0 else loss
-        objective.backward()
+        grads = torch.autograd.grad(objective, params)
         if control is not None:
-            grads = scaffold_correct_grad({k: p.grad for k, p in named.items()}, control, client_control)
-            for k, p in named.items():
-                p.grad = grads[k]
-        opt.step()
+            corrected = scaffold_correct_grad(dict(zip(named, grads, strict=True)), control, client_control)
+            grads = [corrected[k] for k in named]
+        buffers = sgd_step_(params, list(grads), buffers, lr=lr, momentum=momentum, weight_decay=weight_decay)
         losses[step] = loss.detach()
     return model_params(model), losses
+
+
+def sgd_step_(params: list[torch.Tensor], grads: list[torch.Tensor], buffers: list[torch.Tensor] | None, *,
+              lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> list[torch.Tensor] | None:
+    """One in-place SGD step with torch.optim.SGD's semantics (no dampening, no Nesterov).
+
+    d = g + wd * p; buf = momentum * buf + d (buf = d on the first step); p -= lr * buf.
+    Written with ``torch._foreach_*`` so a client's many short trainings don't pay for
+    building an optimizer each time. Returns the momentum buffers (None without momentum).
+    """
+    with torch.no_grad():
+        if weight_decay:
+            grads = torch._foreach_add(grads, params, alpha=weight_decay)
+        if momentum:
+            if buffers is None:
+                buffers = [g.detach().clone() for g in grads]
+            else:
+                torch._foreach_mul_(buffers, momentum)
+                torch._foreach_add_(buffers, grads)
+            grads = buffers
+        torch._foreach_add_(params, grads, alpha=-lr)
+    return buffers
 
 
 def example_losses(
