@@ -22,10 +22,18 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q tests
 
-bench: $(STAMP)
-	$(PIP) install -q -e '.[dev,bench]'
+# Flower lives in its own venv so the test venv stays exactly what CI installs.
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.installed: pyproject.toml benchmarks/requirements-flower.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q torch==2.13.0
+	$(BENCH_VENV)/bin/python -m pip install -q -e . -r benchmarks/requirements-flower.txt
+	touch $@
+
+bench: $(STAMP) $(BENCH_VENV)/.installed
 	$(PY) benchmarks/bench_ensemble.py
-	$(PY) benchmarks/bench_federated.py
+	$(BENCH_VENV)/bin/python benchmarks/bench_federated.py
+	$(PY) benchmarks/bench_sweep.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
