@@ -7,8 +7,6 @@ held-out hardest instances. Policies travel as ``state_dict``s (a few tens of kB
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import torch
 
 from troupe.algorithms.active import (
@@ -76,6 +74,3 @@ class PolicyWorker:
                 error = baseline_error(name, self.problem, theta, self.settings.budget, generator=gen, reps=reps)
             errors[name] = float(error.mean())
         return {"errors": errors, "rho_min": float(rho.min()), "rho_max": float(rho.max())}
-
-    def settings_dict(self) -> dict:
-        return asdict(self.settings)

@@ -4,9 +4,9 @@ The study lives in an SQLite file in the sweep's run directory by default, or at
 SQLAlchemy URL (``sweep.storage``, for example PostgreSQL shared by a cluster), so
 ``optuna.load_study`` and ``optuna-dashboard`` open it. Every finished configuration is
 added with its parameters, objective values, per-report values and user attributes:
-``tune_trial_id``, ``pack_index``, ``metrics`` (all final metrics), ``seconds`` and
-``run_root`` (where its run directory is). Records are keyed by Tune trial id and pack
-index, so a trial that Tune re-runs after a resume is never recorded twice; Tune saves its
+``tune_trial_id``, ``pack_index``, ``metrics`` (all final metrics), ``seconds``
+and ``status``. Records are keyed by Tune trial id and pack index, so a trial that Tune
+re-runs after a resume is never recorded twice (a failed record is not final); Tune saves its
 experiment state after every step (see ``sweep.py``), so no recorded trial is unknown to a
 restored sweep.
 """
@@ -100,8 +100,10 @@ class StudyRecorder(Callback):
     def study(self) -> optuna.Study:
         if self._study is None:
             self._study = open_study(self.url, self.study_name, self.modes)
+            # A failed record is not final: a restored sweep re-runs that trial and records its result.
             self._recorded = {(t.user_attrs.get("tune_trial_id"), t.user_attrs.get("pack_index", 0))
-                              for t in self._study.get_trials(deepcopy=False)}
+                              for t in self._study.get_trials(deepcopy=False)
+                              if t.state != optuna.trial.TrialState.FAIL}
         return self._study
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
@@ -134,4 +136,5 @@ class StudyRecorder(Callback):
                 intermediate_values=self._steps.pop(trial.trial_id, None) if len(self.metrics) == 1 else None,
                 user_attrs={"tune_trial_id": c.tune_trial_id, "pack_index": c.pack_index,
                             "metrics": c.metrics, "seconds": c.seconds, "status": status}))
-            self._recorded.add((c.tune_trial_id, c.pack_index))
+            if status != "failed":
+                self._recorded.add((c.tune_trial_id, c.pack_index))
