@@ -86,11 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.set_defaults(func=cmd_report)
     for module in EXTENSIONS:
-        try:
-            importlib.import_module(module).register(sub)
-        except ModuleNotFoundError as exc:
-            if not module.startswith(str(exc.name)):
-                raise
+        importlib.import_module(module).register(sub)
     return parser
 
 

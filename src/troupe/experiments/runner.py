@@ -116,7 +116,9 @@ def execute(cfg: TroupeConfig, *, report: Callable[..., None] | None = None,
             ctx.stop_training()
         summary.update(status="ok", metrics={k: finite(v) for k, v in final.items()})
     except BaseException as exc:
-        summary.update(status="failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0],
+        # Tune ends an early-stopped trial with SystemExit; the contract keeps ok|failed, the error says why.
+        reason = "stopped early" if isinstance(exc, (SystemExit, KeyboardInterrupt)) else type(exc).__name__
+        summary.update(status="failed", error=f"{reason}: {exc}".splitlines()[0],
                        metrics={k: finite(v) for k, v in metrics.latest.items()})
         raise
     finally:
