@@ -419,3 +419,13 @@ def test_dockerfile_installs_pinned_torch_then_troupe_as_ray():
         assert re.search(rf"^COPY .*\b{re.escape(path)}\b", text, flags=re.M), path
     ignored = (REPO / ".dockerignore").read_text().split()
     assert {".venv/", "runs/", ".git/"} <= set(ignored)
+
+
+def test_shipped_schema_copy_matches_the_shared_one():
+    """k8s/schemas/ is the fallback when ../shared/kuberay is absent; it must not drift."""
+    shared = K8S.parent.parent / "shared" / "kuberay"
+    shipped = sorted((K8S / "schemas").glob("*_v1.json"))
+    assert [p.name for p in shipped] == ["RayCluster_v1.json", "RayJob_v1.json", "RayService_v1.json"]
+    if shared.is_dir():
+        for path in shipped:
+            assert path.read_bytes() == (shared / path.name).read_bytes(), path.name

@@ -348,14 +348,19 @@ def to_yaml(manifest: dict[str, Any]) -> str:
 
 
 def schema_dir() -> Path:
-    """Folder of KubeRay's CRD schemas: `$TROUPE_KUBERAY_SCHEMAS`, else `<repo>/../shared/kuberay`."""
+    """Folder of KubeRay's CRD schemas.
+
+    `$TROUPE_KUBERAY_SCHEMAS`, else `<repo>/../shared/kuberay`, else the copy shipped in the
+    repository's `k8s/schemas/` (ray.io/v1 openAPIV3Schema of RayCluster, RayJob, RayService).
+    """
     configured = os.environ.get(SCHEMA_ENV)
     if configured:
         return Path(configured)
     here = Path(__file__).resolve()
     for parent in here.parents:
         if parent.name == "src" and (parent.parent / "pyproject.toml").is_file():
-            return parent.parent.parent / "shared" / "kuberay"
+            shared = parent.parent.parent / "shared" / "kuberay"
+            return shared if shared.is_dir() else parent.parent / "k8s" / "schemas"
     raise FileNotFoundError(
         f"KubeRay schemas: troupe is not run from a source checkout; set {SCHEMA_ENV}"
     )
