@@ -128,8 +128,8 @@ class FederatedConfig:
     min_client_size: int = opt(1, "Guaranteed examples per client.", ge=1)
     eval_every: int = opt(1, "Evaluate the global model every this many rounds.", ge=1)
     checkpoint_every: int = opt(10, "Checkpoint every this many rounds (0: never).", ge=0)
-    chunk_size: int | None = opt(None, "Clients per reduction chunk; null splits the cohort into min(K, 8) near-equal "
-                                 "chunks. Either way independent of the worker count, which fixes the float "
+    chunk_size: int | None = opt(None, "Clients per reduction chunk; null splits the cohort into min(8, K // 5) near-equal "
+                                 "chunks (at least one). Either way independent of the worker count, which fixes the float "
                                  "summation order.", ge=1)
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
     client_curriculum: str = opt("none", "Client order: none|curriculum|anti|random.", choices=["none", "curriculum", "anti", "random"])

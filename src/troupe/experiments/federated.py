@@ -2,7 +2,7 @@
 
 Each round the driver selects a cohort (uniform, seeded by (seed, round), or from the
 eligible pool of a client curriculum), sorts it by client id and cuts it into fixed
-chunks (``fl.chunk_size`` clients, or eight near-equal chunks). Each chunk is one pool call: a
+chunks (``fl.chunk_size`` clients, or up to eight near-equal chunks). Each chunk is one pool call: a
 :class:`~troupe.actors.federated.ClientWorker` trains the chunk's clients in order
 from the global parameters (put in the object store once per round) and returns one
 partial sum. The driver adds the chunk sums in chunk order, so the floats do not
@@ -198,12 +198,16 @@ def select_cohort(cfg: TroupeConfig, round: int, client_scores: Callable[[], np.
     return [int(c) for c in sample_cohort(eligible, k, seed=[cfg.seed, round, 0xC2])]
 
 
-def cohort_chunks(cohort: list[int], chunk_size: int | None, default_chunks: int = 8) -> list[list[int]]:
-    """Cut the (sorted) cohort into reduction chunks; the cut depends on the cohort alone, never on the workers."""
+def cohort_chunks(cohort: list[int], chunk_size: int | None) -> list[list[int]]:
+    """Cut the (sorted) cohort into reduction chunks; the cut depends on the cohort alone, never on the workers.
+
+    By default: chunks of at least about five clients (a pool call costs about a millisecond,
+    tiny clients less) and at most eight of them, near-equal in size.
+    """
     if chunk_size:
         return [cohort[i:i + chunk_size] for i in range(0, len(cohort), chunk_size)]
-    return [list(map(int, c)) for c in np.array_split(np.asarray(cohort, dtype=np.int64),
-                                                     min(len(cohort), default_chunks))]
+    parts = min(8, max(1, len(cohort) // 5))
+    return [list(map(int, c)) for c in np.array_split(np.asarray(cohort, dtype=np.int64), parts)]
 
 
 def simulate(cfg: TroupeConfig, data: Dataset, federation: Federation, pool: WorkerPool, *,
