@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import os
 import re
 import tomllib
 from pathlib import Path
@@ -118,18 +117,6 @@ ALL = _ray_documents() + _rendered()
 IDS = [f"{n}:{d['metadata']['name']}" for n, d in ALL]
 
 
-@pytest.fixture(scope="module")
-def schemas() -> Path:
-    """The CRD schema folder; missing fails under CI and skips (with the reason) elsewhere."""
-    try:
-        folder = k8s.schema_dir()
-        for kind in k8s.SCHEMA_FILES:
-            k8s.load_schema(kind)
-    except FileNotFoundError as error:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"KubeRay CRD schemas missing under CI: {error}")
-        pytest.skip(f"KubeRay CRD schemas not available: {error}")
-    return folder
 
 
 # ------------------------------------------------------------------ schema validation

@@ -6,7 +6,6 @@ Schema checks use KubeRay's CRD schemas (`$TROUPE_KUBERAY_SCHEMAS` or
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -19,15 +18,6 @@ from troupe.config import conf_dir, load_config
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def schemas() -> None:
-    try:
-        for kind in k8s.SCHEMA_FILES:
-            k8s.load_schema(kind)
-    except FileNotFoundError as error:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"KubeRay CRD schemas missing under CI: {error}")
-        pytest.skip(f"KubeRay CRD schemas not available: {error}")
 
 
 def _render(capsys, *argv: str) -> dict:
