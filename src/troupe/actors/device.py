@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+
+import numpy as np
 import torch
 
 
@@ -12,3 +15,14 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device=cuda but this worker sees no GPU (set cluster.worker_gpus > 0)")
     return torch.device(name)
+
+
+def shared_tensors(arrays: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
+    """Tensors over arrays from Ray's object store (zero-copy on CPU).
+
+    Those arrays are read-only views; workers never write to them, so torch's warning about
+    non-writable arrays is silenced here rather than the data copied.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return {k: torch.as_tensor(np.asarray(v), device=device) for k, v in arrays.items()}

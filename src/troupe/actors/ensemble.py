@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
 from functools import partial
 
 import numpy as np
 import torch
 
-from troupe.actors.device import resolve_device
+from troupe.actors.device import resolve_device, shared_tensors
 from troupe.algorithms.ensembles import init_pack, pack_features, pack_logits, train_pack
 from troupe.algorithms.models import build_model
 
@@ -25,10 +24,7 @@ class EnsembleWorker:
 
     def __init__(self, arrays: dict[str, np.ndarray], model: dict, device: str = "auto"):
         self.device = resolve_device(device)
-        with warnings.catch_warnings():
-            # Arrays from the object store are read-only views; the worker never writes to them.
-            warnings.simplefilter("ignore", UserWarning)
-            self.tensors = {k: torch.as_tensor(np.asarray(v), device=self.device) for k, v in arrays.items()}
+        self.tensors = shared_tensors(arrays, self.device)
         self.model_fn = partial(build_model, **model)
         self.template = self.model_fn().to(self.device)
 

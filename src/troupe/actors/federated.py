@@ -16,13 +16,12 @@ Every random choice of a client (example order, batches) is seeded by
 
 from __future__ import annotations
 
-import warnings
 from functools import cache
 
 import numpy as np
 import torch
 
-from troupe.actors.device import resolve_device
+from troupe.actors.device import resolve_device, shared_tensors
 from troupe.algorithms.federated import (
     ClientSums,
     add_sums,
@@ -74,11 +73,8 @@ class ClientWorker:
 
     def _arrays(self, key: str) -> tuple[torch.Tensor, torch.Tensor]:
         if key not in self._tensors:
-            arrays = self.federations[key]
-            with warnings.catch_warnings():  # the object store's arrays are read-only; they are never written
-                warnings.simplefilter("ignore", UserWarning)
-                self._tensors[key] = (torch.as_tensor(arrays["x"], device=self.device),
-                                      torch.as_tensor(arrays["y"], device=self.device))
+            tensors = shared_tensors({k: self.federations[key][k] for k in ("x", "y")}, self.device)
+            self._tensors[key] = (tensors["x"], tensors["y"])
         return self._tensors[key]
 
     def examples(self, key: str, client: int) -> np.ndarray:

@@ -26,6 +26,7 @@ from troupe.algorithms.ensembles import (
     nll,
 )
 from troupe.config import TroupeConfig
+from troupe.experiments.runner import model_spec
 
 # Final metrics ``run`` returns and reports (what a sweep may optimize).
 REPORTS = ("test_accuracy", "test_loss", "vote_accuracy", "member_accuracy_mean", "member_accuracy_std",
@@ -33,12 +34,6 @@ REPORTS = ("test_accuracy", "test_loss", "vote_accuracy", "member_accuracy_mean"
 # Keys that may differ between the configurations of one member pack (``run_pack``); any
 # other swept key (width, steps, batch size, members) changes tensor shapes or the batch stream.
 PACK_KEYS = ("ensemble.lr", "ensemble.momentum", "ensemble.weight_decay", "seed")
-
-
-def model_spec(cfg: TroupeConfig, in_shape: tuple[int, ...], classes: int, width_mult: int = 1) -> dict:
-    """Keyword arguments of ``build_model`` for this config."""
-    return {"name": cfg.model.name, "in_shape": tuple(in_shape), "classes": int(classes),
-            "hidden": list(cfg.model.hidden), "channels": list(cfg.model.channels), "width_mult": width_mult}
 
 
 def hyperparameters(cfg: TroupeConfig) -> dict:

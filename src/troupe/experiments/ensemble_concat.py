@@ -14,7 +14,8 @@ import torch
 
 from troupe.algorithms.ensembles import concat_features, linear_probe
 from troupe.config import TroupeConfig
-from troupe.experiments.ensemble import model_spec, train_members
+from troupe.experiments.ensemble import train_members
+from troupe.experiments.runner import model_spec
 
 
 def run(cfg: TroupeConfig, ctx) -> dict[str, float]:

@@ -46,6 +46,7 @@ from troupe.algorithms.models import build_model
 from troupe.config import TroupeConfig
 from troupe.data import DataError, Dataset
 from troupe.data.partition import partition
+from troupe.experiments import runner
 
 CHECKPOINT = "checkpoints/state.pt"
 ROBUST = {"fedmedian", "trimmed_mean", "krum"}
@@ -88,8 +89,8 @@ def check(cfg: TroupeConfig, data: Dataset) -> None:
 
 
 def model_spec(cfg: TroupeConfig, data: Dataset) -> dict:
-    return {"name": cfg.model.name, "in_shape": data.in_shape, "classes": data.classes,
-            "hidden": list(cfg.model.hidden), "channels": list(cfg.model.channels)}
+    """The global model's ``build_model`` arguments (the spec every workload uses, for ``data``)."""
+    return runner.model_spec(cfg, data.in_shape, data.classes)
 
 
 def initial_params(spec: dict, seed: int) -> dict[str, torch.Tensor]:

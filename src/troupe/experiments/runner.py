@@ -79,6 +79,12 @@ def versions() -> dict:
             "python": platform.python_version()}
 
 
+def model_spec(cfg: TroupeConfig, in_shape: tuple[int, ...], classes: int, width_mult: int = 1) -> dict:
+    """Keyword arguments of ``troupe.algorithms.models.build_model`` for this config and data shape."""
+    return {"name": cfg.model.name, "in_shape": tuple(in_shape), "classes": int(classes),
+            "hidden": list(cfg.model.hidden), "channels": list(cfg.model.channels), "width_mult": width_mult}
+
+
 def workload_module(name: str):
     """``troupe.experiments.<name>``, which defines ``run(cfg, ctx) -> dict``."""
     if name not in WORKLOADS:
