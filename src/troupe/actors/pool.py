@@ -132,15 +132,8 @@ class WorkerPool:
         """
         return obj if self._local is not None else ray.put(obj)
 
-    def broadcast(self, method: str, *args, **kwargs) -> list:
-        """Call ``method`` on every worker (for example to load a shared object)."""
-        return self.map([Call(method, args, kwargs, f"worker {i}") for i in range(self.size)], pin=True)
-
-    def map(self, calls: Sequence[Call], *, pin: bool = False) -> list[Any]:
-        """Run calls over the pool; results come back in the order of ``calls``.
-
-        ``pin=True`` sends call i to worker i (used by :meth:`broadcast`).
-        """
+    def map(self, calls: Sequence[Call]) -> list[Any]:
+        """Run calls over the pool; results come back in the order of ``calls``."""
         if self._local is not None:
             self.last_nodes = ["inline"] * len(calls)
             return [self._run_inline(c, i) for i, c in enumerate(calls)]
@@ -156,11 +149,6 @@ class WorkerPool:
             load[slot] += 1
 
         def fill() -> None:
-            if pin:
-                while pending:
-                    index = pending.pop()
-                    submit(index, index)
-                return
             for _ in range(self.depth):
                 for slot in range(self.size):
                     if pending and load[slot] < self.depth:
