@@ -19,21 +19,25 @@ _RAY_LOGGERS = ("ray", "ray.tune", "ray.train", "ray.data")
 
 
 def route_ray_logs(log_file: str | Path | None) -> None:
-    """Send Ray's Python log lines to ``log_file`` (or drop them below WARNING)."""
+    """Send Ray's Python log lines to ``log_file`` (or drop them below ERROR).
+
+    One file handler serves every Ray logger; the handler of an earlier run is closed.
+    """
+    handler = None
+    if log_file is not None:
+        handler = logging.FileHandler(log_file)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler._troupe = True
     for name in _RAY_LOGGERS:
         logger = logging.getLogger(name)
-        for handler in list(logger.handlers):
-            if getattr(handler, "_troupe", False) or not isinstance(handler, logging.FileHandler):
-                logger.removeHandler(handler)
+        for old in list(logger.handlers):
+            if getattr(old, "_troupe", False) or not isinstance(old, logging.FileHandler):
+                logger.removeHandler(old)
+                old.close()
         logger.propagate = False
-        if log_file is not None:
-            handler = logging.FileHandler(log_file)
-            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-            handler._troupe = True
+        if handler is not None:
             logger.addHandler(handler)
-            logger.setLevel(logging.INFO)
-        else:
-            logger.setLevel(logging.ERROR)
+        logger.setLevel(logging.INFO if handler is not None else logging.ERROR)
 
 
 def connect(cfg: ClusterConfig, *, log_file: str | Path | None = None) -> dict:
@@ -64,6 +68,7 @@ def connect(cfg: ClusterConfig, *, log_file: str | Path | None = None) -> dict:
         try:
             ray.init(**kwargs)
         finally:
+            logging.lastResort.close()
             logging.lastResort = last_resort
         route_ray_logs(log_file)
     return ray.cluster_resources()
