@@ -33,25 +33,32 @@ BIN = Path(sys.executable).parent
 START_TIMEOUT_S = 120
 
 
-def _free_ports(n: int) -> list[int]:
-    """n distinct ports the OS says are free now (kept bound until all are picked)."""
+def _free_ports(n: int, taken: frozenset[int] | set[int] = frozenset()) -> list[int]:
+    """n distinct ports the OS says are free now (kept bound until all are picked), none of `taken`."""
     sockets, ports = [], []
     while len(ports) < n:
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
         sockets.append(s)
-        if port not in ports:
+        if port not in ports and port not in taken:
             ports.append(port)
     for s in sockets:
         s.close()
     return ports
 
 
-def _free_range(width: int) -> int:
-    """The start of `width` consecutive ports that are free now (for worker processes)."""
+def _free_range(width: int, taken: set[int]) -> int:
+    """The start of `width` consecutive ports, free now and none of `taken` (for worker processes).
+
+    Drawn below the OS's ephemeral range, where ports picked by `_free_ports` (and any other
+    process's outgoing connections) live, so the two kinds never meet.
+    """
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     for _ in range(200):
-        start = 20000 + secrets.randbelow(40000 - width)
+        start = 10000 + secrets.randbelow(max(1, low - 10000 - width))
+        if taken & set(range(start, start + width)):
+            continue
         try:
             held = []
             for port in range(start, start + width):
@@ -89,6 +96,7 @@ class LocalCluster:
         self.token = token
         self.sessions: list[int] = []
         self.head_port, self.dashboard_port, self.client_port = _free_ports(3)
+        self.taken = {self.head_port, self.dashboard_port, self.client_port}
         self.address = f"http://127.0.0.1:{self.dashboard_port}"
         self.gcs = f"127.0.0.1:{self.head_port}"
         self.env = {
@@ -102,8 +110,10 @@ class LocalCluster:
 
     def _node_flags(self, name: str) -> list[str]:
         (node_manager, object_manager, agent_listen, agent_grpc, runtime_env_agent,
-         metrics) = _free_ports(6)
-        first = _free_range(40)
+         metrics) = ports = _free_ports(6, self.taken)
+        self.taken.update(ports)
+        first = _free_range(40, self.taken)
+        self.taken.update(range(first, first + 40))
         temp = self.root / name
         temp.mkdir()
         return [

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import optuna
@@ -19,13 +21,15 @@ SAMPLES = 8
 
 
 def _recorded(root: Path) -> tuple[Path | None, int]:
+    """Trials recorded so far, read without writing: Optuna's own storage would create its schema
+    in the database if it is not there yet, racing the driver that is creating it."""
     dbs = list(root.glob("sweeps/ensemble_lr/*/study.db"))
     if not dbs:
         return None, 0
     try:
-        study = optuna.load_study(study_name="ensemble_lr", storage=f"sqlite:///{dbs[0]}")
-        return dbs[0].parent, len(study.trials)
-    except (KeyError, Exception):  # the study is not created yet
+        with closing(sqlite3.connect(f"file:{dbs[0]}?mode=ro", uri=True, timeout=1)) as db:
+            return dbs[0].parent, db.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
+    except sqlite3.Error:  # the schema is not created yet
         return dbs[0].parent, 0
 
 
