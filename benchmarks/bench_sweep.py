@@ -89,10 +89,11 @@ def tune_optuna(trials: int, reuse: bool, root: str) -> float:
     return float(grid.get_best_result("test_accuracy", "max").metrics["test_accuracy"])
 
 
-def troupe_sweep(trials: int, pack: int, root: str) -> float:
+def troupe_sweep(trials: int, pack: int, root: str, trial_cpus: int = 1) -> float:
     from troupe.tune.sweep import prepare, run_sweep
 
     plan = prepare(["sweep=ensemble_lr", f"sweep.samples={trials}", f"sweep.pack={pack}", "sweep.seed=0",
+                    f"sweep.trial_cpus={trial_cpus}",
                     "ensemble.members=1", f"ensemble.steps={STEPS}", f"ensemble.batch_size={BATCH}",
                     f"ensemble.momentum={MOMENTUM}", f"model.hidden=[{HIDDEN[0]}]", "progress=false",
                     f"results.dir={root}"])
@@ -105,6 +106,7 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--pack", type=int, default=10)
     parser.add_argument("--cpus", type=int, default=2)
+    parser.add_argument("--pack-cpus", type=int, default=1, help="sweep.trial_cpus of (e): torch threads per pack")
     parser.add_argument("--ways", default="abcde")
     parser.add_argument("--out", default=None, help="write the table as JSON here")
     args = parser.parse_args()
@@ -118,7 +120,8 @@ def main() -> int:
         "b": ("Tune + OptunaSearch, defaults", lambda: tune_optuna(args.trials, False, root)),
         "c": ("Tune + OptunaSearch, reused actors", lambda: tune_optuna(args.trials, True, root)),
         "d": ("troupe sweep", lambda: troupe_sweep(args.trials, 1, root)),
-        "e": (f"troupe sweep, sweep.pack={args.pack}", lambda: troupe_sweep(args.trials, args.pack, root)),
+        "e": (f"troupe sweep, sweep.pack={args.pack}, sweep.trial_cpus={args.pack_cpus}",
+              lambda: troupe_sweep(args.trials, args.pack, root, args.pack_cpus)),
     }
     connect(ClusterConfig(num_cpus=args.cpus, num_gpus=0))
     rows = {}

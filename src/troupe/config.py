@@ -63,6 +63,10 @@ class DataConfig:
     classes: list[int] | None = opt(None, "Keep only these labels (remapped to 0..k-1).")
 
 
+# The models troupe.algorithms.models registers itself (checked without importing torch).
+BUILTIN_MODELS = ("mlp", "cnn")
+
+
 @dataclass
 class ModelConfig:
     name: str = opt("mlp", "Model from the registry (troupe.algorithms.models): mlp|cnn|...")
@@ -256,10 +260,16 @@ def _cross_checks(cfg: TroupeConfig) -> None:
         raise ConfigError("fl.clients_per_round", f"{cfg.fl.clients_per_round} exceeds fl.clients={cfg.fl.clients}")
     if cfg.data.path is not None and not cfg.data.path.strip():
         raise ConfigError("data.path", "is empty")
-    from troupe.algorithms.models import MODELS
+    from troupe.experiments.runner import WORKLOADS
 
-    if cfg.model.name not in MODELS:
-        raise ConfigError("model.name", f"{cfg.model.name!r} is not a registered model ({', '.join(sorted(MODELS))})")
+    if cfg.workload not in WORKLOADS:
+        raise ConfigError("workload", f"{cfg.workload!r} is not one of {', '.join(WORKLOADS)}")
+    if cfg.model.name not in BUILTIN_MODELS:  # a registered model: the registry imports torch
+        from troupe.algorithms.models import MODELS
+
+        if cfg.model.name not in MODELS:
+            raise ConfigError("model.name",
+                              f"{cfg.model.name!r} is not a registered model ({', '.join(sorted(MODELS))})")
 
 
 def _omegaconf_error(exc: OmegaConfBaseException) -> ConfigError:

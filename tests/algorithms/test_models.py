@@ -46,3 +46,26 @@ def test_register_model_adds_builder():
         assert isinstance(build_model("_test_linear", in_shape=(3,), classes=2), nn.Linear)
     finally:
         del MODELS["_test_linear"]
+
+
+def test_builtin_model_names_are_the_registered_ones():
+    # the config checks these names without importing torch; the registry is the truth
+    from troupe.config import BUILTIN_MODELS
+
+    assert set(BUILTIN_MODELS) <= set(MODELS)
+    assert set(MODELS) - set(BUILTIN_MODELS) <= {"_test_linear"}
+
+
+def test_config_accepts_a_registered_model_and_names_an_unknown_one():
+    from troupe.config import ConfigError, load_config
+
+    @register_model("_test_linear")
+    def linear(*, in_shape, classes, **_):
+        return nn.Linear(in_shape[0], classes)
+
+    try:
+        assert load_config(["model.name=_test_linear"]).model.name == "_test_linear"
+    finally:
+        del MODELS["_test_linear"]
+    with pytest.raises(ConfigError, match="model.name.*not a registered model"):
+        load_config(["model.name=_test_linear"])

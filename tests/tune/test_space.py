@@ -98,3 +98,29 @@ def test_set_values_is_apply_values_without_omegaconf():
         set_values(_base(), {"ensemble.lrr": 0.1})
     with pytest.raises(ConfigError, match="ensemble.lr"):
         set_values(_base(), {"ensemble.lr": -1.0})
+
+
+def test_workload_table_matches_the_workload_modules():
+    # the sweep driver reads WORKLOADS instead of importing workloads (and torch)
+    import importlib
+
+    from troupe.experiments.runner import WORKLOADS
+
+    for name, workload in WORKLOADS.items():
+        module = importlib.import_module(f"troupe.experiments.{name}")
+        assert callable(module.run)
+        assert bool(workload.pack_keys) == hasattr(module, "run_pack"), name
+        assert workload.reports and len(set(workload.reports)) == len(workload.reports)
+    active = importlib.import_module("troupe.experiments.active")
+    assert {f"{m}_error_mean" for m in active.METHODS} <= set(WORKLOADS["active"].reports)
+
+
+def test_preparing_a_sweep_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from troupe.tune.sweep import prepare; "
+            "prepare(['sweep=ensemble_lr', 'sweep.pack=4']); prepare(['sweep=fl_lr']); "
+            "print(sorted(m for m in ('torch', 'sklearn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -26,14 +26,10 @@ from troupe.algorithms.ensembles import (
     nll,
 )
 from troupe.config import TroupeConfig
-from troupe.experiments.runner import model_spec
+from troupe.experiments.runner import WORKLOADS, model_spec
 
-# Final metrics ``run`` returns and reports (what a sweep may optimize).
-REPORTS = ("test_accuracy", "test_loss", "vote_accuracy", "member_accuracy_mean", "member_accuracy_std",
-           "disagreement")
-# Keys that may differ between the configurations of one member pack (``run_pack``); any
-# other swept key (width, steps, batch size, members) changes tensor shapes or the batch stream.
-PACK_KEYS = ("ensemble.lr", "ensemble.momentum", "ensemble.weight_decay", "seed")
+# Final metrics ``run`` returns and reports, and the keys that may differ inside one member pack.
+REPORTS, PACK_KEYS = WORKLOADS["ensemble"].reports, WORKLOADS["ensemble"].pack_keys
 
 
 def hyperparameters(cfg: TroupeConfig) -> dict:

@@ -22,7 +22,34 @@ from troupe.data import Dataset, load
 from troupe.results.metrics import MetricsLog, finite
 from troupe.results.rundir import RunDir
 
-WORKLOADS = ("ensemble", "ensemble_concat", "federated", "fl_curriculum", "active")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What a sweep needs to know of a workload before running it, without importing it (or torch).
+
+    Attributes:
+        reports: the final metrics its ``ctx.report`` sends (what a sweep may optimize).
+        pack_keys: config keys that may differ between configurations trained as one member
+            pack (its module then has ``run_pack``); empty when the workload cannot pack trials.
+    """
+
+    reports: tuple[str, ...]
+    pack_keys: tuple[str, ...] = ()
+
+
+_ACTIVE = ("own", "robust", "prior", "uniform", "greedy")
+WORKLOADS = {
+    "ensemble": Workload(("test_accuracy", "test_loss", "vote_accuracy", "member_accuracy_mean",
+                          "member_accuracy_std", "disagreement"),
+                         # anything else (width, steps, batch size, members) changes shapes or batch streams
+                         pack_keys=("ensemble.lr", "ensemble.momentum", "ensemble.weight_decay", "seed")),
+    "ensemble_concat": Workload(("cat_probe_accuracy", "wide_probe_accuracy", "source_accuracy_mean",
+                                 "cat_minus_wide")),
+    "federated": Workload(("test_accuracy", "test_loss")),
+    "fl_curriculum": Workload(("test_accuracy", "test_loss")),
+    "active": Workload((*(f"{m}_error_mean" for m in _ACTIVE), "robust_max_gap", "robust_max_gap_heldout")),
+}
 
 
 @dataclass

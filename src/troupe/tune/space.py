@@ -13,7 +13,6 @@ from __future__ import annotations
 import ast
 import copy
 import dataclasses
-import importlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -24,15 +23,6 @@ from omegaconf.errors import OmegaConfBaseException
 
 from troupe.config import ConfigError, SweepConfig, TroupeConfig, _cross_checks, to_config, validate
 
-# Metrics each workload reports through ``ctx.report``, for workloads whose module does not
-# declare ``REPORTS`` itself (or cannot be imported yet).
-KNOWN_REPORTS = {
-    "ensemble": ("test_accuracy", "test_loss", "vote_accuracy", "member_accuracy_mean",
-                 "member_accuracy_std", "disagreement"),
-    "federated": ("test_accuracy", "test_loss"),
-    "fl_curriculum": ("test_accuracy", "test_loss"),
-    "ensemble_concat": ("cat_probe_accuracy", "wide_probe_accuracy", "source_accuracy_mean", "cat_minus_wide"),
-}
 # Added by Ray Tune to every result, so a sweep may trade accuracy against time.
 TUNE_METRICS = ("time_total_s", "training_iteration")
 USAGE = "expected float(low, high, log=true) | int(low, high) | choice([a, b, ...])"
@@ -155,13 +145,10 @@ def set_values(base: TroupeConfig, values: dict[str, Any]) -> TroupeConfig:
 
 
 def reported_metrics(workload: str) -> tuple[str, ...]:
-    """What ``workload`` reports: its module's ``REPORTS`` or the known list, plus Tune's own."""
-    try:
-        module = importlib.import_module(f"troupe.experiments.{workload}")
-        reports = getattr(module, "REPORTS", None)
-    except ImportError:
-        reports = None
-    return tuple(reports or KNOWN_REPORTS.get(workload, ())) + TUNE_METRICS
+    """What ``workload`` reports (its entry in the runner's ``WORKLOADS``), plus Tune's own."""
+    from troupe.experiments.runner import WORKLOADS
+
+    return WORKLOADS[workload].reports + TUNE_METRICS
 
 
 def objectives(sweep: SweepConfig) -> tuple[list[str], list[str]]:
@@ -206,6 +193,7 @@ def check_sweep(sweep: SweepConfig, base: TroupeConfig) -> list[Param]:
 
 def check_packable(base: TroupeConfig) -> None:
     """``sweep.pack > 1`` needs a workload that can train several configurations as one pack."""
-    module = importlib.import_module(f"troupe.experiments.{base.workload}")
-    if not hasattr(module, "run_pack"):
+    from troupe.experiments.runner import WORKLOADS
+
+    if not WORKLOADS[base.workload].pack_keys:
         raise ConfigError("sweep.pack", f"workload {base.workload} cannot pack trials; use sweep.pack=1")

@@ -14,6 +14,7 @@ restored sweep.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import optuna
@@ -89,21 +90,35 @@ class StudyRecorder(Callback):
         self.url, self.study_name = url, study_name
         self.params, self.metrics, self.modes = params, metrics, modes
         self._study: optuna.Study | None = None
+        self._opening: Future | None = None
         self._recorded: set[tuple[str, int]] = set()
         self._steps: dict[str, dict[int, float]] = {}
         self._pruned: set[str] = set()
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_study": None, "_recorded": set(), "_steps": {}, "_pruned": set()}
+        return {**self.__dict__, "_study": None, "_opening": None, "_recorded": set(), "_steps": {},
+                "_pruned": set()}
+
+    def setup(self, **info) -> None:
+        # Open (or create) the study while Tune starts the first trials: the first record then
+        # does not wait for SQLAlchemy's imports and the schema.
+        if self._study is None and self._opening is None:
+            pool = ThreadPoolExecutor(1, thread_name_prefix="troupe-study")
+            self._opening = pool.submit(self._open)
+            pool.shutdown(wait=False)  # the open still runs to its end
+
+    def _open(self) -> optuna.Study:
+        study = open_study(self.url, self.study_name, self.modes)
+        # A failed record is not final: a restored sweep re-runs that trial and records its result.
+        self._recorded = {(t.user_attrs.get("tune_trial_id"), t.user_attrs.get("pack_index", 0))
+                          for t in study.get_trials(deepcopy=False) if t.state != optuna.trial.TrialState.FAIL}
+        return study
 
     @property
     def study(self) -> optuna.Study:
         if self._study is None:
-            self._study = open_study(self.url, self.study_name, self.modes)
-            # A failed record is not final: a restored sweep re-runs that trial and records its result.
-            self._recorded = {(t.user_attrs.get("tune_trial_id"), t.user_attrs.get("pack_index", 0))
-                              for t in self._study.get_trials(deepcopy=False)
-                              if t.state != optuna.trial.TrialState.FAIL}
+            self._study = self._opening.result() if self._opening is not None else self._open()
+            self._opening = None
         return self._study
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:

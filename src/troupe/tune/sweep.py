@@ -17,6 +17,7 @@ import dataclasses
 import math
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass
 
@@ -108,16 +109,15 @@ def _searcher(plan: SweepPlan):
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
 
-    from troupe.experiments.runner import workload_module
+    from troupe.experiments.runner import WORKLOADS
     from troupe.tune.packing import PackSearch
     from troupe.tune.search import make_sampler
 
     sweep = plan.cfg.sweep
     sampler = make_sampler(sweep.searcher, plan.seed, objectives=len(plan.metrics), samples=sweep.samples)
     if sweep.pack > 1:
-        keys = getattr(workload_module(plan.cfg.workload), "PACK_KEYS", ())
         searcher = PackSearch(plan.params, plan.metrics, plan.modes, sampler, pack=sweep.pack,
-                              samples=sweep.samples, pack_keys=keys)
+                              samples=sweep.samples, pack_keys=WORKLOADS[plan.cfg.workload].pack_keys)
     else:
         multi = len(plan.metrics) > 1
         searcher = OptunaSearch(space={p.key: p.distribution for p in plan.params},
@@ -136,6 +136,25 @@ def _tune_env() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # with verbose=0: Tune prints nothing; troupe's status line does
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "100000")
+
+
+def _preload_outputs() -> None:
+    """Import what :func:`finish` plots with (matplotlib; sklearn for Optuna's fANOVA importances).
+
+    Run in a background thread while Tune starts the first trials, when the driver only waits.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+    import optuna.importance  # noqa: F401
+    import optuna.visualization.matplotlib  # noqa: F401
+
+
+def _fit(tuner, plan: SweepPlan) -> None:
+    if plan.cfg.results.plots:
+        threading.Thread(target=_preload_outputs, name="troupe-preload", daemon=True).start()
+    tuner.fit()
 
 
 def _callbacks(plan: SweepPlan, run_dir: RunDir):
@@ -176,7 +195,7 @@ def run_sweep(plan: SweepPlan) -> SweepResult:
     run_dir.write_json("sweep.json", {"name": plan.name, "overrides": plan.overrides})
     _connect(plan, run_dir)
     _tune_env()
-    _tuner(plan, run_dir).fit()
+    _fit(_tuner(plan, run_dir), plan)
     return finish(plan, run_dir, time.perf_counter() - t0)
 
 
@@ -205,7 +224,7 @@ def resume(location: str, *, progress: bool | None = None) -> SweepResult:
                                    resume_errored=False)
     else:  # killed before Tune saved anything: start the trials afresh in the same directory
         tuner = _tuner(plan, run_dir)
-    tuner.fit()
+    _fit(tuner, plan)
     previous = run_dir.read_json("summary.json").get("wall_seconds", 0.0) if run_dir.exists("summary.json") else 0.0
     return finish(plan, run_dir, previous + time.perf_counter() - t0)
 
