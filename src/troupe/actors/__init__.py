@@ -1,6 +1,9 @@
-"""Thin actors: plain classes holding state on a device; ``pool`` hosts them on Ray."""
+"""Thin actors: plain classes holding state on a device; ``pool`` hosts them on Ray.
 
-from troupe.actors.device import resolve_device
-from troupe.actors.pool import Call, CallError, WorkerPool, start_pool
+Importing the package does not import torch (the sweep driver uses :func:`prefetch`);
+the worker classes (``actors.ensemble``, ``actors.federated``, ...) and ``actors.device`` do.
+"""
 
-__all__ = ["Call", "CallError", "WorkerPool", "resolve_device", "start_pool"]
+from troupe.actors.pool import Call, CallError, WorkerPool, prefetch, start_pool
+
+__all__ = ["Call", "CallError", "WorkerPool", "prefetch", "start_pool"]

@@ -226,3 +226,12 @@ def start_pool(cls: type, cluster_cfg, *args, shared: Any = None, **kwargs) -> W
 
     return WorkerPool(cls, *args, size=pool_size(cluster_cfg), num_cpus=cluster_cfg.worker_cpus,
                       num_gpus=cluster_cfg.worker_gpus, shared=shared, **kwargs)
+
+
+def prefetch(fn: Callable, *args, **kwargs) -> ray.ObjectRef:
+    """Start ``fn(*args, **kwargs)`` as a Ray task that holds no CPU slot; a ref to its result.
+
+    For work that can run while workers start (a sweep loads its dataset while the first
+    trial processes import torch) and whose result several processes then read.
+    """
+    return ray.remote(num_cpus=0)(fn).remote(*args, **kwargs)

@@ -99,9 +99,9 @@ class StudyRecorder(Callback):
         return {**self.__dict__, "_study": None, "_opening": None, "_recorded": set(), "_steps": {},
                 "_pruned": set()}
 
-    def setup(self, **info) -> None:
-        # Open (or create) the study while Tune starts the first trials: the first record then
-        # does not wait for SQLAlchemy's imports and the schema.
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        # Open (or create) the study while the first trial runs (the driver only waits then):
+        # the first record does not wait for SQLAlchemy's imports and the schema.
         if self._study is None and self._opening is None:
             pool = ThreadPoolExecutor(1, thread_name_prefix="troupe-study")
             self._opening = pool.submit(self._open)

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 
 import optuna
+from ray.tune import Callback
 
 from troupe.config import ConfigError, TroupeConfig, from_yaml, load_config, to_yaml
 from troupe.results.rundir import RunDir
@@ -96,12 +97,15 @@ def expected_reports(cfg: TroupeConfig) -> int:
 def _trainable(plan: SweepPlan, run_dir: RunDir):
     from ray import tune
 
-    from troupe.tune.trainable import run_pack_trial, run_trial
+    from troupe.actors import prefetch
+    from troupe.tune.trainable import data_key, load_data, run_pack_trial, run_trial
 
     sweep = plan.cfg.sweep
     fn = run_pack_trial if sweep.pack > 1 else run_trial
+    # The dataset loads once, in a task that runs while the trial processes start; trials read it.
+    shared = (data_key(plan.base), [prefetch(load_data, plan.base)])
     bound = tune.with_parameters(fn, base=to_yaml(plan.base), root=run_dir.join("trials"),
-                                 params=plan.params, cpus=sweep.trial_cpus)
+                                 params=plan.params, cpus=sweep.trial_cpus, data=shared)
     return tune.with_resources(bound, {"cpu": sweep.trial_cpus})
 
 
@@ -151,10 +155,16 @@ def _preload_outputs() -> None:
     import optuna.visualization.matplotlib  # noqa: F401
 
 
-def _fit(tuner, plan: SweepPlan) -> None:
-    if plan.cfg.results.plots:
-        threading.Thread(target=_preload_outputs, name="troupe-preload", daemon=True).start()
-    tuner.fit()
+class _Preload(Callback):
+    """Loads the plotting libraries in a thread once the first trial runs (the driver only waits then)."""
+
+    def __init__(self):
+        self.started = False
+
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        if not self.started:
+            self.started = True
+            threading.Thread(target=_preload_outputs, name="troupe-preload", daemon=True).start()
 
 
 def _callbacks(plan: SweepPlan, run_dir: RunDir):
@@ -162,7 +172,8 @@ def _callbacks(plan: SweepPlan, run_dir: RunDir):
 
     sweep = plan.cfg.sweep
     url = storage_url(sweep.storage, run_dir.path)
-    return [StudyRecorder(url, sweep.study_name or plan.name, plan.params, plan.metrics, plan.modes),
+    preload = [_Preload()] if plan.cfg.results.plots else []
+    return [*preload, StudyRecorder(url, sweep.study_name or plan.name, plan.params, plan.metrics, plan.modes),
             StatusLine(plan.name, [p.key for p in plan.params], plan.metrics[0], plan.modes[0], sweep.samples,
                        enabled=plan.cfg.progress)]
 
@@ -195,7 +206,7 @@ def run_sweep(plan: SweepPlan) -> SweepResult:
     run_dir.write_json("sweep.json", {"name": plan.name, "overrides": plan.overrides})
     _connect(plan, run_dir)
     _tune_env()
-    _fit(_tuner(plan, run_dir), plan)
+    _tuner(plan, run_dir).fit()
     return finish(plan, run_dir, time.perf_counter() - t0)
 
 
@@ -224,7 +235,7 @@ def resume(location: str, *, progress: bool | None = None) -> SweepResult:
                                    resume_errored=False)
     else:  # killed before Tune saved anything: start the trials afresh in the same directory
         tuner = _tuner(plan, run_dir)
-    _fit(tuner, plan)
+    tuner.fit()
     previous = run_dir.read_json("summary.json").get("wall_seconds", 0.0) if run_dir.exists("summary.json") else 0.0
     return finish(plan, run_dir, previous + time.perf_counter() - t0)
 

@@ -35,15 +35,33 @@ def trial_config(base: str, values: dict[str, Any], root: str, params: list[Para
     return set_values(_BASES[base], {**{k: decode[k](v) for k, v in values.items()}, **fixed})
 
 
-def dataset(cfg: TroupeConfig):
-    """The trial's dataset, loaded once per process and data config."""
+def data_key(cfg: TroupeConfig) -> tuple:
+    """What a trial's dataset depends on."""
+    return repr(cfg.data), cfg.seed, cfg.fl.clients
+
+
+def load_data(cfg: TroupeConfig):
     from troupe.data import load
 
-    key = (repr(cfg.data), cfg.seed, cfg.fl.clients)
+    return load(cfg.data, seed=cfg.seed, clients=cfg.fl.clients)
+
+
+def dataset(cfg: TroupeConfig, shared: tuple | None = None):
+    """The trial's dataset, loaded once per process and data config.
+
+    ``shared`` is ``(data_key, [ref])``: the sweep's dataset, loaded once by the driver's
+    prefetch task; a trial whose data config differs (a swept ``data.*`` or seed) loads its own.
+    """
+    key = data_key(cfg)
     if key not in _DATA:
         if len(_DATA) > 8:
             _DATA.clear()
-        _DATA[key] = load(cfg.data, seed=cfg.seed, clients=cfg.fl.clients)
+        if shared is not None and shared[0] == key:
+            import ray
+
+            _DATA[key] = ray.get(shared[1][0])
+        else:
+            _DATA[key] = load_data(cfg)
     return _DATA[key]
 
 
@@ -58,17 +76,19 @@ def _threads(cpus: float) -> None:
     torch.set_num_threads(max(1, int(cpus)))
 
 
-def run_trial(config: dict, *, base: str, root: str, params: list[Param], cpus: float = 1.0) -> None:
+def run_trial(config: dict, *, base: str, root: str, params: list[Param], cpus: float = 1.0,
+              data: tuple | None = None) -> None:
     """One configuration: ``execute`` the experiment, reporting every ``ctx.report`` to Tune."""
     from troupe.experiments.runner import execute
 
     _threads(cpus)
     trial_id = tune.get_context().get_trial_id()
     cfg = trial_config(base, config, f"{root}/{trial_id}", params)
-    execute(cfg, report=lambda metrics: tune.report(_numbers(metrics)), data=dataset(cfg))
+    execute(cfg, report=lambda metrics: tune.report(_numbers(metrics)), data=dataset(cfg, data))
 
 
-def run_pack_trial(config: dict, *, base: str, root: str, params: list[Param], cpus: float = 1.0) -> None:
+def run_pack_trial(config: dict, *, base: str, root: str, params: list[Param], cpus: float = 1.0,
+                   data: tuple | None = None) -> None:
     """A pack of configurations (``config['pack']``) trained as one vmapped member pack.
 
     Reports once, with ``pack/<j>/<metric>`` for configuration ``j`` (``time_total_s`` is the
@@ -84,7 +104,7 @@ def run_pack_trial(config: dict, *, base: str, root: str, params: list[Param], c
     t0 = time.perf_counter()
     run_dir = RunDir.create(cfgs[0].results.dir, cfgs[0].experiment)
     run_dir.write_text("config.yaml", to_yaml(cfgs[0]))
-    ctx = RunContext(cfgs[0], run_dir, dataset(cfgs[0]), MetricsLog(run_id=Path(run_dir.path).name))
+    ctx = RunContext(cfgs[0], run_dir, dataset(cfgs[0], data), MetricsLog(run_id=Path(run_dir.path).name))
     status = "failed"
     try:
         finals = workload_module(cfgs[0].workload).run_pack(cfgs, ctx)

@@ -14,8 +14,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
 from torch import Tensor
 
 ArrayLike = Tensor | np.ndarray
@@ -59,6 +57,9 @@ def linear_probe(
         C: inverse L2 regularisation strength.
         max_iter: solver iteration cap.
     """
+    from sklearn.linear_model import LogisticRegression  # only probes need sklearn (a second to import)
+    from sklearn.preprocessing import StandardScaler
+
     scaler = StandardScaler().fit(_numpy(train_x))
     probe = LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
     probe.fit(scaler.transform(_numpy(train_x)), _numpy(train_y))
