@@ -71,3 +71,25 @@ def test_resume_after_sigkill_finishes_without_loss_or_repeat(ray_session, tmp_p
     # every Tune trial Tune knows of is one of the recorded ones
     tune_dirs = [p.name for p in (run_dir / "tune").iterdir() if p.is_dir() and p.name.startswith("run_trial_")]
     assert {d.split("_")[2] for d in tune_dirs} == set(tune_ids)
+
+
+def test_resume_records_finished_trials_the_study_lacks(ray_session, tmp_path):
+    # The driver died after Tune saved trials as finished but before their records were written
+    # (records are written by a thread): the resumed sweep records them and runs nothing again.
+    from troupe.tune.sweep import prepare, run_sweep
+
+    plan = prepare(["sweep=ensemble_lr", "sweep.samples=4", "sweep.pack=2", "ensemble.members=1",
+                    "ensemble.steps=20", "cluster.num_cpus=2", "progress=false", f"results.dir={tmp_path}"])
+    run_dir = Path(run_sweep(plan).run_dir)
+    before = optuna.load_study(study_name="ensemble_lr", storage=f"sqlite:///{run_dir}/study.db").get_trials()
+    runs = sorted(p.parent.name for p in (run_dir / "trials").glob("*/*/config.yaml"))
+    (run_dir / "study.db").unlink()
+
+    result = resume(str(run_dir), progress=False)
+
+    after = optuna.load_study(study_name="ensemble_lr", storage=f"sqlite:///{run_dir}/study.db").get_trials()
+    assert sorted(runs) == sorted(p.parent.name for p in (run_dir / "trials").glob("*/*/config.yaml"))
+    key = lambda t: (t.user_attrs["tune_trial_id"], t.user_attrs["pack_index"])  # noqa: E731
+    assert sorted((key(t), t.value, t.params["ensemble.lr"]) for t in after) == \
+        sorted((key(t), t.value, t.params["ensemble.lr"]) for t in before)
+    assert result.summary["complete"] == 4 and result.summary["status"] == "ok"

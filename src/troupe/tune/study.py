@@ -8,7 +8,7 @@ added with its parameters, objective values, per-report values and user attribut
 and ``status``. Records are keyed by Tune trial id and pack index, so a trial that Tune
 re-runs after a resume is never recorded twice (a failed record is not final); Tune saves its
 experiment state after every step (see ``sweep.py``), so no recorded trial is unknown to a
-restored sweep.
+restored sweep, and a restored sweep records any finished trial its study lacks.
 """
 
 from __future__ import annotations
@@ -84,42 +84,57 @@ def stopped_by_scheduler(result: dict) -> bool:
 
 
 class StudyRecorder(Callback):
-    """Adds each finished configuration to the study in storage (once)."""
+    """Adds each finished configuration to the study in storage (once), from a writer thread.
 
-    def __init__(self, url: str, study_name: str, params: list[Param], metrics: list[str], modes: list[str]):
+    Tune's controller only queues a record (its configurations, taken from the trial at that
+    moment) and goes on starting trials; one writer thread opens the study and writes records
+    in order, so a pack's hundred SQLite inserts overlap the next pack's training. At the end
+    of the experiment every finished trial Tune knows is recorded if it is not yet: after a
+    driver killed between Tune saving a trial as finished and its record being written, the
+    resumed sweep adds that record instead of losing the configuration.
+    """
+
+    def __init__(self, url: str, study_name: str, params: list[Param], metrics: list[str], modes: list[str],
+                 max_reports: int = 1):
         self.url, self.study_name = url, study_name
         self.params, self.metrics, self.modes = params, metrics, modes
+        self.max_reports = max_reports
         self._study: optuna.Study | None = None
-        self._opening: Future | None = None
-        self._recorded: set[tuple[str, int]] = set()
+        self._recorded: set[tuple[str, int]] = set()  # final records (not failed): never written again
+        self._in_study: set[tuple[str, int]] = set()  # every record, failed ones too
         self._steps: dict[str, dict[int, float]] = {}
         self._pruned: set[str] = set()
+        self._queued: set[str] = set()  # Tune trials whose record was queued in this session
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending: list[Future] = []
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_study": None, "_opening": None, "_recorded": set(), "_steps": {},
-                "_pruned": set()}
-
-    def on_trial_start(self, iteration, trials, trial, **info) -> None:
-        # Open (or create) the study while the first trial runs (the driver only waits then):
-        # the first record does not wait for SQLAlchemy's imports and the schema.
-        if self._study is None and self._opening is None:
-            pool = ThreadPoolExecutor(1, thread_name_prefix="troupe-study")
-            self._opening = pool.submit(self._open)
-            pool.shutdown(wait=False)  # the open still runs to its end
-
-    def _open(self) -> optuna.Study:
-        study = open_study(self.url, self.study_name, self.modes)
-        # A failed record is not final: a restored sweep re-runs that trial and records its result.
-        self._recorded = {(t.user_attrs.get("tune_trial_id"), t.user_attrs.get("pack_index", 0))
-                          for t in study.get_trials(deepcopy=False) if t.state != optuna.trial.TrialState.FAIL}
-        return study
+        return {**self.__dict__, "_study": None, "_recorded": set(), "_in_study": set(), "_steps": {},
+                "_pruned": set(), "_queued": set(), "_writer": None, "_pending": []}
 
     @property
     def study(self) -> optuna.Study:
+        """The study (opened in the calling thread on first use; the writer's after that)."""
         if self._study is None:
-            self._study = self._opening.result() if self._opening is not None else self._open()
-            self._opening = None
+            study = open_study(self.url, self.study_name, self.modes)
+            keys = {(t.user_attrs.get("tune_trial_id"), t.user_attrs.get("pack_index", 0)): t.state
+                    for t in study.get_trials(deepcopy=False)}
+            # A failed record is not final: a trial that Tune runs again records its result.
+            self._recorded = {k for k, state in keys.items() if state != optuna.trial.TrialState.FAIL}
+            self._in_study = set(keys)
+            self._study = study
         return self._study
+
+    def _submit(self, fn, *args) -> None:
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="troupe-study")
+        self._pending = [f for f in self._pending if not f.done() or f.exception() is not None]
+        self._pending.append(self._writer.submit(fn, *args))
+
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        # Open (or create) the study while the first trial runs (the driver only waits then).
+        if self._study is None and not self._pending:
+            self._submit(lambda: self.study)
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         if stopped_by_scheduler(result):
@@ -134,22 +149,50 @@ class StudyRecorder(Callback):
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self.record(trial, error=True)
 
-    def record(self, trial, *, error: bool = False) -> None:
-        """Add the trial's configurations that the study does not hold yet."""
+    def on_experiment_end(self, trials, **info) -> None:
+        for trial in trials:
+            if trial.status in ("TERMINATED", "ERROR") and trial.trial_id not in self._queued:
+                self.record(trial, error=trial.status == "ERROR", missing_only=True)
+        self.flush()
+
+    def record(self, trial, *, error: bool = False, missing_only: bool = False) -> None:
+        """Queue the trial's configurations that the study does not hold yet."""
+        if error:
+            status = "failed"
+        elif trial.trial_id in self._pruned:
+            status = "pruned"
+        elif missing_only:  # restored: pruned when the scheduler stopped it before its last report
+            last = trial.last_result or {}
+            early = stopped_by_scheduler(last) and int(last.get("training_iteration", 0)) < self.max_reports
+            status = "pruned" if early else "complete"
+        else:
+            status = "complete"
+        self._queued.add(trial.trial_id)
+        found = list(configurations(trial, [p.key for p in self.params], status))
+        steps = self._steps.pop(trial.trial_id, None) if len(self.metrics) == 1 else None
+        self._submit(self._write, found, steps, missing_only)
+
+    def flush(self) -> None:
+        """Wait until every queued record is written; raise the first write that failed."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def _write(self, found: list[Configuration], steps: dict[int, float] | None, missing_only: bool) -> None:
         study = self.study
         distributions = {p.key: p.distribution for p in self.params}
-        status = "failed" if error else ("pruned" if trial.trial_id in self._pruned else "complete")
-        for c in configurations(trial, [p.key for p in self.params], status):
-            if (c.tune_trial_id, c.pack_index) in self._recorded:
+        for c in found:
+            key = (c.tune_trial_id, c.pack_index)
+            if key in self._recorded or (missing_only and key in self._in_study):
                 continue
             values = [c.metrics.get(m) for m in self.metrics]
             status = c.status if c.status != "complete" or None not in values else "failed"
             study.add_trial(optuna.trial.create_trial(
                 state=OPTUNA_STATES[status],
                 values=[float(v) for v in values] if status == "complete" else None,
-                params=c.params, distributions=distributions,
-                intermediate_values=self._steps.pop(trial.trial_id, None) if len(self.metrics) == 1 else None,
+                params=c.params, distributions=distributions, intermediate_values=steps,
                 user_attrs={"tune_trial_id": c.tune_trial_id, "pack_index": c.pack_index,
                             "metrics": c.metrics, "seconds": c.seconds, "status": status}))
+            self._in_study.add(key)
             if status != "failed":
-                self._recorded.add((c.tune_trial_id, c.pack_index))
+                self._recorded.add(key)

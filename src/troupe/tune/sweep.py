@@ -173,7 +173,8 @@ def _callbacks(plan: SweepPlan, run_dir: RunDir):
     sweep = plan.cfg.sweep
     url = storage_url(sweep.storage, run_dir.path)
     preload = [_Preload()] if plan.cfg.results.plots else []
-    return [*preload, StudyRecorder(url, sweep.study_name or plan.name, plan.params, plan.metrics, plan.modes),
+    return [*preload, StudyRecorder(url, sweep.study_name or plan.name, plan.params, plan.metrics, plan.modes,
+                                         max_reports=expected_reports(plan.base)),
             StatusLine(plan.name, [p.key for p in plan.params], plan.metrics[0], plan.modes[0], sweep.samples,
                        enabled=plan.cfg.progress)]
 
