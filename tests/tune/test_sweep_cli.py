@@ -22,6 +22,17 @@ def test_bad_sweep_exits_2_and_writes_nothing(args, message, tmp_path, capsys):
     assert not any(tmp_path.iterdir())
 
 
+def test_corrupt_data_file_exits_2_before_any_trial(tmp_path, capsys):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not an npz file")
+    runs = tmp_path / "runs"
+    code = main(["sweep", "sweep=ensemble_lr", f"data.path={bad}", f"results.dir={runs}"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert str(bad) in err and len(err.strip().splitlines()) == 1
+    assert not runs.exists()
+
+
 def test_no_sweep_chosen_exits_2(capsys):
     assert main(["sweep", "experiment=ensemble"]) == 2
     assert "add sweep=NAME" in capsys.readouterr().err

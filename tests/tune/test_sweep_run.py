@@ -66,3 +66,19 @@ def test_packed_sweep_one_row_per_configuration(ray_session, tmp_path):
     import os
 
     assert "pareto_front.png" in os.listdir(f"{result.run_dir}/plots")
+
+
+def test_sweep_over_a_user_data_file(ray_session, tmp_path):
+    # the driver reads the user's file once (bad files fail before anything is written) and
+    # every trial reads that copy from the object store
+    import numpy as np
+
+    g = np.random.default_rng(0)
+    x = g.normal(size=(120, 5)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    plan = prepare(["sweep=ensemble_lr", "sweep.samples=2", "data=file", f"data.path={tmp_path}/d.npz",
+                    *SMALL, f"results.dir={tmp_path}/runs"])
+    result = run_sweep(plan)
+    assert result.summary["complete"] == 2
+    assert result.summary["best"]["values"]["test_accuracy"] > 0.5

@@ -4,6 +4,6 @@ Importing the package does not import torch (the sweep driver uses :func:`prefet
 the worker classes (``actors.ensemble``, ``actors.federated``, ...) and ``actors.device`` do.
 """
 
-from troupe.actors.pool import Call, CallError, WorkerPool, prefetch, start_pool
+from troupe.actors.pool import Call, CallError, WorkerPool, prefetch, share, start_pool
 
-__all__ = ["Call", "CallError", "WorkerPool", "prefetch", "start_pool"]
+__all__ = ["Call", "CallError", "WorkerPool", "prefetch", "share", "start_pool"]

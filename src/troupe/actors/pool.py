@@ -235,3 +235,8 @@ def prefetch(fn: Callable, *args, **kwargs) -> ray.ObjectRef:
     trial processes import torch) and whose result several processes then read.
     """
     return ray.remote(num_cpus=0)(fn).remote(*args, **kwargs)
+
+
+def share(obj: Any) -> ray.ObjectRef:
+    """``obj`` in Ray's object store, for several processes to read (zero-copy for arrays)."""
+    return ray.put(obj)

@@ -94,16 +94,31 @@ def expected_reports(cfg: TroupeConfig) -> int:
     return 1
 
 
-def _trainable(plan: SweepPlan, run_dir: RunDir):
+def user_data(plan: SweepPlan):
+    """The sweep's dataset when it is the user's file (``data.path``), else ``None``.
+
+    Read by the driver before anything is written, so a missing or corrupt file is one
+    clear error and exit code 2, as with ``troupe run``; bundled and synthetic datasets
+    cannot be, and load while the trial processes start (see :func:`_trainable`).
+    """
+    if plan.base.data.path is None:
+        return None
+    from troupe.tune.trainable import load_data
+
+    return load_data(plan.base)
+
+
+def _trainable(plan: SweepPlan, run_dir: RunDir, data=None):
     from ray import tune
 
-    from troupe.actors import prefetch
+    from troupe.actors import prefetch, share
     from troupe.tune.trainable import data_key, load_data, run_pack_trial, run_trial
 
     sweep = plan.cfg.sweep
     fn = run_pack_trial if sweep.pack > 1 else run_trial
-    # The dataset loads once, in a task that runs while the trial processes start; trials read it.
-    shared = (data_key(plan.base), [prefetch(load_data, plan.base)])
+    # The dataset is loaded once and trials read it from the object store; unless the driver
+    # has it already, a task loads it while the trial processes start.
+    shared = (data_key(plan.base), [share(data) if data is not None else prefetch(load_data, plan.base)])
     bound = tune.with_parameters(fn, base=to_yaml(plan.base), root=run_dir.join("trials"),
                                  params=plan.params, cpus=sweep.trial_cpus, data=shared)
     return tune.with_resources(bound, {"cpu": sweep.trial_cpus})
@@ -179,7 +194,7 @@ def _callbacks(plan: SweepPlan, run_dir: RunDir):
                        enabled=plan.cfg.progress)]
 
 
-def _tuner(plan: SweepPlan, run_dir: RunDir):
+def _tuner(plan: SweepPlan, run_dir: RunDir, data=None):
     from ray import tune
 
     from troupe.tune.search import make_scheduler
@@ -190,7 +205,7 @@ def _tuner(plan: SweepPlan, run_dir: RunDir):
                                   reuse_actors=True)
     run_config = tune.RunConfig(name="tune", storage_path=run_dir.path, callbacks=_callbacks(plan, run_dir),
                                 verbose=0, failure_config=tune.FailureConfig(max_failures=0))
-    return tune.Tuner(_trainable(plan, run_dir), tune_config=tune_config, run_config=run_config)
+    return tune.Tuner(_trainable(plan, run_dir, data), tune_config=tune_config, run_config=run_config)
 
 
 def _connect(plan: SweepPlan, run_dir: RunDir) -> None:
@@ -202,12 +217,13 @@ def _connect(plan: SweepPlan, run_dir: RunDir) -> None:
 def run_sweep(plan: SweepPlan) -> SweepResult:
     """Run a prepared sweep in a new run directory; return where it went and its summary."""
     t0 = time.perf_counter()
+    data = user_data(plan)
     run_dir = RunDir.create(f"{plan.cfg.results.dir.rstrip('/')}/sweeps", plan.name)
     run_dir.write_text("config.yaml", to_yaml(plan.cfg))
     run_dir.write_json("sweep.json", {"name": plan.name, "overrides": plan.overrides})
     _connect(plan, run_dir)
     _tune_env()
-    _tuner(plan, run_dir).fit()
+    _tuner(plan, run_dir, data).fit()
     return finish(plan, run_dir, time.perf_counter() - t0)
 
 
@@ -228,14 +244,15 @@ def resume(location: str, *, progress: bool | None = None) -> SweepResult:
     plan, run_dir = load_plan(location)
     if progress is not None:
         plan.cfg.progress = progress
+    data = user_data(plan)
     _connect(plan, run_dir)
     _tune_env()
     path = run_dir.join("tune")
     if tune.Tuner.can_restore(path):
-        tuner = tune.Tuner.restore(path, trainable=_trainable(plan, run_dir), resume_unfinished=True,
+        tuner = tune.Tuner.restore(path, trainable=_trainable(plan, run_dir, data), resume_unfinished=True,
                                    resume_errored=False)
     else:  # killed before Tune saved anything: start the trials afresh in the same directory
-        tuner = _tuner(plan, run_dir)
+        tuner = _tuner(plan, run_dir, data)
     tuner.fit()
     previous = run_dir.read_json("summary.json").get("wall_seconds", 0.0) if run_dir.exists("summary.json") else 0.0
     return finish(plan, run_dir, previous + time.perf_counter() - t0)
