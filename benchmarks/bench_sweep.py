@@ -11,7 +11,7 @@ only the orchestration differs:
       no per-trial loggers, study in SQLite, tables and plots at the end);
   (e) ``troupe sweep`` with ``sweep.pack=P`` (P configurations per vmapped member pack).
 Tune runs on an embedded Ray instance with ``--cpus`` CPUs (one trial per CPU).
-Run: python benchmarks/bench_sweep.py [--trials 100] [--pack 10] [--cpus 2] [--ways abcde]
+Run: python benchmarks/bench_sweep.py [--trials 100] [--pack 50] [--pack-cpus 2] [--cpus 2] [--ways abcde]
 """
 
 from __future__ import annotations
@@ -104,9 +104,9 @@ def troupe_sweep(trials: int, pack: int, root: str, trial_cpus: int = 1) -> floa
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=100)
-    parser.add_argument("--pack", type=int, default=10)
+    parser.add_argument("--pack", type=int, default=50)
     parser.add_argument("--cpus", type=int, default=2)
-    parser.add_argument("--pack-cpus", type=int, default=1, help="sweep.trial_cpus of (e): torch threads per pack")
+    parser.add_argument("--pack-cpus", type=int, default=2, help="sweep.trial_cpus of (e): torch threads per pack")
     parser.add_argument("--ways", default="abcde")
     parser.add_argument("--out", default=None, help="write the table as JSON here")
     args = parser.parse_args()

@@ -23,7 +23,6 @@ from troupe.results.metrics import MetricsLog, finite
 from troupe.results.rundir import RunDir
 
 
-
 @dataclass(frozen=True)
 class Workload:
     """What a sweep needs to know of a workload before running it, without importing it (or torch).

@@ -57,7 +57,8 @@ def linear_probe(
         C: inverse L2 regularisation strength.
         max_iter: solver iteration cap.
     """
-    from sklearn.linear_model import LogisticRegression  # only probes need sklearn (a second to import)
+    # imported here: only probes need sklearn, about a second to import
+    from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
     scaler = StandardScaler().fit(_numpy(train_x))
