@@ -153,7 +153,12 @@ class StudyRecorder(Callback):
         for trial in trials:
             if trial.status in ("TERMINATED", "ERROR") and trial.trial_id not in self._queued:
                 self.record(trial, error=trial.status == "ERROR", missing_only=True)
-        self.flush()
+        try:
+            self.flush()
+        finally:
+            if self._writer is not None:
+                self._writer.shutdown()
+                self._writer = None
 
     def record(self, trial, *, error: bool = False, missing_only: bool = False) -> None:
         """Queue the trial's configurations that the study does not hold yet."""
