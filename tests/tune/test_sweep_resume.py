@@ -53,6 +53,7 @@ def test_resume_after_sigkill_finishes_without_loss_or_repeat(ray_session, tmp_p
         os.kill(driver.pid, signal.SIGKILL)  # the driver alone, as a lost login shell or OOM killer would
         driver.wait()
         os.killpg(driver.pid, signal.SIGKILL)  # then the embedded Ray instance it left behind
+        driver.stderr.close()
 
     result = resume(str(run_dir), progress=False)
 

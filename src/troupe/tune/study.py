@@ -6,9 +6,10 @@ SQLAlchemy URL (``sweep.storage``, for example PostgreSQL shared by a cluster), 
 added with its parameters, objective values, per-report values and user attributes:
 ``tune_trial_id``, ``pack_index``, ``metrics`` (all final metrics), ``seconds``
 and ``status``. Records are keyed by Tune trial id and pack index, so a trial that Tune
-re-runs after a resume is never recorded twice (a failed record is not final); Tune saves its
-experiment state after every step (see ``sweep.py``), so no recorded trial is unknown to a
-restored sweep, and a restored sweep records any finished trial its study lacks.
+re-runs after a resume is never recorded twice (a failed record is not final). A record is
+written only once Tune has saved an experiment state that holds its trial, so no recorded
+trial is unknown to a restored sweep; a restored sweep records any finished trial its study
+lacks.
 """
 
 from __future__ import annotations
@@ -88,10 +89,15 @@ class StudyRecorder(Callback):
 
     Tune's controller only queues a record (its configurations, taken from the trial at that
     moment) and goes on starting trials; one writer thread opens the study and writes records
-    in order, so a pack's hundred SQLite inserts overlap the next pack's training. At the end
-    of the experiment every finished trial Tune knows is recorded if it is not yet: after a
-    driver killed between Tune saving a trial as finished and its record being written, the
-    resumed sweep adds that record instead of losing the configuration.
+    in order, so a pack's hundred SQLite inserts overlap the next pack's training.
+
+    Records follow Tune's experiment saves: a trial's record is handed to the writer only
+    once a save (:meth:`get_state` is Tune's hook into each one) holds that trial. Were it
+    written earlier, a driver killed before the next save would leave a record that the
+    restored Tune and its searcher know nothing of, and the sweep would run one
+    configuration more than asked. At the end of the experiment every finished trial Tune
+    knows is recorded if it is not yet: after a driver killed between Tune saving a trial as
+    finished and its record being written, the resumed sweep adds that record.
     """
 
     def __init__(self, url: str, study_name: str, params: list[Param], metrics: list[str], modes: list[str],
@@ -105,12 +111,16 @@ class StudyRecorder(Callback):
         self._steps: dict[str, dict[int, float]] = {}
         self._pruned: set[str] = set()
         self._queued: set[str] = set()  # Tune trials whose record was queued in this session
+        self._trials: list = []  # Tune's live list of trials
+        self._saved: set[str] = set()  # trials in Tune's last saved experiment state
+        self._waiting: list[tuple[str, tuple]] = []  # records of trials no save holds yet
         self._writer: ThreadPoolExecutor | None = None
         self._pending: list[Future] = []
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_study": None, "_recorded": set(), "_in_study": set(), "_steps": {},
-                "_pruned": set(), "_queued": set(), "_writer": None, "_pending": []}
+                "_pruned": set(), "_queued": set(), "_trials": [], "_saved": set(), "_waiting": [],
+                "_writer": None, "_pending": []}
 
     @property
     def study(self) -> optuna.Study:
@@ -131,6 +141,20 @@ class StudyRecorder(Callback):
         self._pending = [f for f in self._pending if not f.done() or f.exception() is not None]
         self._pending.append(self._writer.submit(fn, *args))
 
+    def on_step_begin(self, iteration, trials, **info) -> None:
+        self._trials = trials
+
+    def get_state(self) -> None:
+        """Tune saves its experiment state: release the records of the trials it now holds."""
+        self._saved = {t.trial_id for t in self._trials}
+        waiting, self._waiting = self._waiting, []
+        for trial_id, args in waiting:
+            if trial_id in self._saved:
+                self._submit(self._write, *args)
+            else:
+                self._waiting.append((trial_id, args))
+        return None
+
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         # Open (or create) the study while the first trial runs (the driver only waits then).
         if self._study is None and not self._pending:
@@ -150,6 +174,10 @@ class StudyRecorder(Callback):
         self.record(trial, error=True)
 
     def on_experiment_end(self, trials, **info) -> None:
+        # Tune saved its final state just before: whatever still waits is in it
+        for _, args in self._waiting:
+            self._submit(self._write, *args)
+        self._waiting = []
         for trial in trials:
             if trial.status in ("TERMINATED", "ERROR") and trial.trial_id not in self._queued:
                 self.record(trial, error=trial.status == "ERROR", missing_only=True)
@@ -175,7 +203,10 @@ class StudyRecorder(Callback):
         self._queued.add(trial.trial_id)
         found = list(configurations(trial, [p.key for p in self.params], status))
         steps = self._steps.pop(trial.trial_id, None) if len(self.metrics) == 1 else None
-        self._submit(self._write, found, steps, missing_only)
+        if missing_only or trial.trial_id in self._saved:
+            self._submit(self._write, found, steps, missing_only)
+        else:
+            self._waiting.append((trial.trial_id, (found, steps, missing_only)))
 
     def flush(self) -> None:
         """Wait until every queued record is written; raise the first write that failed."""
