@@ -45,3 +45,35 @@ def test_pack_search_asks_packs_and_tells_every_configuration():
         search.on_trial_complete(trial_id, {f"pack/{j}/test_accuracy": 0.5 + j / 10 for j in range(len(config["pack"]))})
     trials = search._study.get_trials()
     assert len(trials) == 6 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+
+
+def test_next_pack_is_asked_in_a_thread_from_every_result_told():
+    # after a tell the next pack is asked in a thread; it must see exactly the results a
+    # blocking ask would see, so the configurations equal those of a searcher that never asks ahead
+    import pickle
+
+    params = [parse_param("ensemble.lr", "float(1e-3, 1, log=true)")]
+
+    def run(ahead: bool) -> list[float]:
+        search = PackSearch(params, ["test_accuracy"], ["max"], optuna.samplers.TPESampler(seed=1, n_startup_trials=4),
+                            pack=4, samples=16, pack_keys=("ensemble.lr",))
+        if not ahead:
+            search._ask_ahead = lambda: None  # every pack asked in suggest, blocking
+        lrs, n, waits = [], 0, 0
+        while (config := search.suggest(f"t{n}")) != PackSearch.FINISHED:
+            if config is None:  # being asked: Tune would ask again at its next step
+                waits += 1
+                search._ahead.result()
+                continue
+            lrs += [c["ensemble.lr"] for c in config["pack"]]
+            search.on_trial_complete(f"t{n}", {f"pack/{j}/test_accuracy": -abs(c["ensemble.lr"] - 0.1)
+                                               for j, c in enumerate(config["pack"])})
+            n += 1
+        assert (waits > 0) == ahead
+        search.__dict__.pop("_ask_ahead", None)
+        restored = pickle.loads(pickle.dumps(search))  # the state pickles with no thread in it
+        assert restored._ahead is None and len(restored._study.trials) == 16
+        return lrs
+
+    asked_ahead = run(True)
+    assert len(asked_ahead) == 16 and asked_ahead == run(False)

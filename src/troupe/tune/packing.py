@@ -6,10 +6,17 @@ configuration's result back. Configurations that differ in a key outside the wor
 ``PACK_KEYS`` (width, steps, batch size: anything that changes tensor shapes) go to
 separate packs. The searcher's state (the in-memory study, queued and running packs) is
 saved with Tune's experiment state, so a restored sweep continues where it stopped.
+
+Asking a pack of TPE configurations costs time in proportion to the results so far (about
+0.45 s for 50 after 250 results). Once a pack's results are told, the next pack is asked in
+a thread, so Tune's controller starts the waiting pack at once instead of blocking on the
+asks; a pack asked this way sees exactly the results a blocking ask would have seen (asks and
+tells never overlap).
 """
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import optuna
@@ -51,21 +58,48 @@ class PackSearch(Searcher):
         self._asked = 0
         self._queue: list[list[int]] = []  # packs asked but not yet handed to Tune (trial numbers)
         self._running: dict[str, list[int]] = {}  # Tune trial id -> its configurations' numbers
+        self._ahead: Future | None = None  # the next packs, being asked in a thread
+        self._thread: ThreadPoolExecutor | None = None
 
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
         return True
+
+    def _ask(self, n: int) -> list[list[int]]:
+        trials = [self._study.ask(self._space) for _ in range(n)]
+        return [[trials[i].number for i in group] for group in pack_groups([t.params for t in trials], self._pack_keys)]
+
+    def _next_size(self) -> int:
+        return min(self._pack, self._samples - self._asked)
+
+    def _ask_ahead(self) -> None:
+        """Ask the next pack in a thread (after a tell, when no pack waits)."""
+        if self._queue or self._ahead is not None or self._next_size() <= 0:
+            return
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="troupe-ask")
+        n = self._next_size()
+        self._asked += n
+        self._ahead = self._thread.submit(self._ask, n)
+
+    def _join(self) -> None:
+        """Wait for the packs being asked; queue them."""
+        if self._ahead is not None:
+            ahead, self._ahead = self._ahead, None
+            self._queue.extend(ahead.result())
 
     def suggest(self, trial_id: str) -> dict | None:
         if trial_id in self._running:  # a restored trial asks again: same pack
             return self._config(self._running[trial_id])
         if not self._queue:
-            n = min(self._pack, self._samples - self._asked)
+            if self._ahead is not None and not self._ahead.done():
+                return None  # the next pack is being asked; Tune asks again at its next step
+            self._join()
+        if not self._queue:
+            n = self._next_size()
             if n <= 0:
                 return Searcher.FINISHED
-            trials = [self._study.ask(self._space) for _ in range(n)]
             self._asked += n
-            for group in pack_groups([t.params for t in trials], self._pack_keys):
-                self._queue.append([trials[i].number for i in group])
+            self._queue.extend(self._ask(n))
         numbers = self._queue.pop(0)
         self._running[trial_id] = numbers
         return self._config(numbers)
@@ -78,18 +112,24 @@ class PackSearch(Searcher):
         numbers = self._running.pop(trial_id, None)
         if numbers is None:
             return
+        self._join()  # asks and tells in order: what a pack is asked from does not depend on timing
         for j, number in enumerate(numbers):
             values = [(result or {}).get(f"pack/{j}/{m}") for m in self._objectives]
             if error or any(v is None for v in values):
                 self._study.tell(number, state=optuna.trial.TrialState.FAIL)
             else:
                 self._study.tell(number, values if len(values) > 1 else values[0])
+        self._ask_ahead()
+
+    def __getstate__(self) -> dict:
+        self._join()  # the packs being asked are part of the state
+        return {**self.__dict__, "_ahead": None, "_thread": None}
 
     def save(self, checkpoint_path: str) -> None:
         import pickle
 
         with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.__dict__, f)
+            pickle.dump(self.__getstate__(), f)
 
     def restore(self, checkpoint_path: str) -> None:
         import pickle
