@@ -30,7 +30,6 @@ from troupe.tune.outputs import best_trials, best_yaml, draw_plots, metrics_tabl
 from troupe.tune.space import Param, check_sweep, objectives
 from troupe.tune.study import StudyRecorder, open_study, storage_url
 
-
 # How often Tune saves the experiment state while a sweep runs (what a killed driver's
 # resume starts from; finished trials after the last save run again).
 CHECKPOINT_SECONDS = 2.0
