@@ -14,12 +14,12 @@ def test_trials_read_the_prefetched_dataset_and_load_their_own_when_it_differs(r
     cfg = load_config(["experiment=ensemble"])
     trainable._DATA.clear()
     ref = prefetch(load_data, cfg)
-    shared = (data_key(cfg), [ref])
+    shared = (data_key(cfg), ref)
     loaded = dataset(cfg, shared)
     assert (loaded.x_train == ray.get(ref).x_train).all() and loaded.classes == 10
 
     # a sentinel in the store proves which path a trial takes
-    sentinel = (data_key(cfg), [ray.put("from the driver")])
+    sentinel = (data_key(cfg), ray.put("from the driver"))
     trainable._DATA.clear()
     assert dataset(cfg, sentinel) == "from the driver"
     other = load_config(["experiment=ensemble", "seed=7"])

@@ -122,7 +122,7 @@ def _trainable(plan: SweepPlan, run_dir: RunDir, data=None):
     fn = run_pack_trial if sweep.pack > 1 else run_trial
     # The dataset is loaded once and trials read it from the object store; unless the driver
     # has it already, a task loads it while the trial processes start.
-    shared = (data_key(plan.base), [share(data) if data is not None else prefetch(load_data, plan.base)])
+    shared = (data_key(plan.base), share(data) if data is not None else prefetch(load_data, plan.base))
     bound = tune.with_parameters(fn, base=to_yaml(plan.base), root=run_dir.join("trials"),
                                  params=plan.params, cpus=sweep.trial_cpus, data=shared)
     return tune.with_resources(bound, {"cpu": sweep.trial_cpus})

@@ -49,7 +49,7 @@ def load_data(cfg: TroupeConfig):
 def dataset(cfg: TroupeConfig, shared: tuple | None = None):
     """The trial's dataset, loaded once per process and data config.
 
-    ``shared`` is ``(data_key, [ref])``: the sweep's dataset, loaded once by the driver's
+    ``shared`` is ``(data_key, ref)``: the sweep's dataset, loaded once by the driver's
     prefetch task; a trial whose data config differs (a swept ``data.*`` or seed) loads its own.
     """
     key = data_key(cfg)
@@ -59,7 +59,7 @@ def dataset(cfg: TroupeConfig, shared: tuple | None = None):
         if shared is not None and shared[0] == key:
             import ray
 
-            _DATA[key] = ray.get(shared[1][0])
+            _DATA[key] = ray.get(shared[1])
         else:
             _DATA[key] = load_data(cfg)
     return _DATA[key]
